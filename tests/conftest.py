@@ -1,0 +1,22 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    """One cache for the session: the GloVe KeyedVectors and tiny synthetic data are built once."""
+    d = Path(os.environ.get("ZSARBENCH_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
+    return d
+
+
+def run_cli(*args, env=None, cwd=None):
+    import subprocess
+
+    e = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "zsarbench.cli", *args], capture_output=True, text=True,
+                          env=e, cwd=cwd or ROOT, timeout=900)

@@ -1,0 +1,44 @@
+import pytest
+
+from conftest import run_cli
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "rest19", "-p", "synth-ucf-0-50"], "did you mean 'rest18'"),
+    (["run", "rest18", "-p", "synth-ucf-0-5"], "did you mean 'synth-ucf-0-50'"),
+    (["run", "rest18", "-p", "ucf101-0-50"], "synth-ucf-0-50"),
+    (["run", "rest18", "-p", "hmdb51-0-50"], "synth-hmdb-0-50"),
+    (["run", "rest18", "-p", "synth-ucf-0-50", "--set", "recipe.nope=1"], "unknown field 'nope'"),
+    (["run", "rest18", "-p", "synth-ucf-0-50", "--set", "method.depthh=2"], "unknown option"),
+    (["run", "rest18", "-p", "/no/such/protocol.toml"], "not found"),
+    (["validate", "/no/such/file.toml"], "not found"),
+    (["show", "protocol", "nope"], "unknown protocol"),
+    (["bogus"], "No such command"),
+])
+def test_bad_input_is_one_line_exit_2(args, needle):
+    r = run_cli(*args)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error:") and needle in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_malformed_protocol_file_validate(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text("[source\n")
+    r = run_cli("validate", str(f))
+    assert r.returncode == 2 and "malformed protocol file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_ls_show_validate():
+    r = run_cli("ls", "methods", "rest*")
+    assert r.returncode == 0
+    for m in ("rest18", "rest34", "rest101", "rest_tiny"):
+        assert m in r.stdout
+    r = run_cli("ls", "protocols")
+    assert r.returncode == 0 and "synth-ucf-0-50" in r.stdout and "synth-hmdb-0-100" in r.stdout
+    r = run_cli("show", "protocol", "synth-hmdb-0-50")
+    assert r.returncode == 0 and 'dataset = "synth-hmdb"' in r.stdout and "[recipe]" in r.stdout
+    r = run_cli("validate", "protocols/synth-ucf-0-100.toml")
+    assert r.returncode == 0 and r.stdout.startswith("ok:")

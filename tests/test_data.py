@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from zsarbench.data.overlap import remove_overlap
+from zsarbench.data.synth import MOTIONS, OBJECTS, SynthConfig, class_layout, render_video
+from zsarbench.errors import UserError
+from zsarbench.text.embeddings import load_embedding
+from zsarbench.text.labels import class_words
+
+
+@pytest.fixture(scope="module")
+def glove(cache_dir):
+    return load_embedding("glove-6b-50d", str(cache_dir))
+
+
+def test_class_vectors_are_normalised_means(glove):
+    v = glove.class_vectors([["bouncing", "circle"]])
+    a, b = glove.kv["bouncing"], glove.kv["circle"]
+    want = a / np.linalg.norm(a) + b / np.linalg.norm(b)
+    np.testing.assert_allclose(v[0], want / np.linalg.norm(want), rtol=1e-5)
+
+
+def test_out_of_vocabulary_words_are_listed(glove):
+    with pytest.raises(UserError, match="skijetx.*qwzx|qwzx.*skijetx") as e:
+        glove.class_vectors([["ride", "skijetx"], ["qwzx", "ball"]], ["RideSkijetx", "QwzxBall"])
+    assert "RideSkijetx" in str(e.value)
+
+
+def test_overlap_removes_duplicate_and_keeps_unrelated(glove):
+    src = ["bouncing_circle", "playing_guitar", "sliding_square"]
+    src_v = glove.class_vectors([class_words(c) for c in src])
+    tgt = ["bouncing_circle", "climbing_star"]
+    res = remove_overlap(src, src_v, {"t": (tgt, glove.class_vectors([class_words(c) for c in tgt]))}, 0.05)
+    assert [r["source"] for r in res.removed] == ["bouncing_circle"]
+    assert res.removed[0]["nearest_target"] == "bouncing_circle" and res.removed[0]["distance"] < 1e-5
+    assert res.kept == ["playing_guitar", "sliding_square"]
+
+
+def test_synthetic_layout_is_compositional_and_overlapping(glove):
+    lay = class_layout(SynthConfig())
+    targets = set(lay["ucf"]) | set(lay["hmdb"])
+    only_source = set(lay["kinetics"]) - targets
+    assert {c.split("_")[0] for c in only_source} == set(MOTIONS), "every motion is seen"
+    assert {c.split("_")[1] for c in only_source} == set(OBJECTS), "every object is seen"
+    assert set(lay["kinetics"]) & targets, "some target classes occur in the source"
+    for domain in lay.values():   # every label word is in the default embedding
+        assert not glove.oov([w for c in domain for w in class_words(c)])
+
+
+def test_rendering_is_deterministic_and_domains_differ():
+    cfg = SynthConfig()
+    a = render_video("ucf", "bouncing", "star", cfg, np.random.default_rng([0, 1]))
+    b = render_video("ucf", "bouncing", "star", cfg, np.random.default_rng([0, 1]))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (cfg.n_frames, cfg.size, cfg.size, 3)
+    dark = render_video("hmdb", "bouncing", "star", cfg, np.random.default_rng([0, 1]))
+    assert dark.mean() < a.mean(), "the HMDB-like domain is darker"

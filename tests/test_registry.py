@@ -1,0 +1,37 @@
+import textwrap
+
+import pytest
+
+from conftest import run_cli
+from zsarbench import create_method, list_methods
+from zsarbench.errors import UserError
+
+
+def test_list_and_create():
+    assert list_methods("rest*") == ["rest101", "rest18", "rest34", "rest_tiny"]
+    m = create_method("rest18", depth=2)
+    assert m.name == "rest18" and m.cfg["depth"] == 2 and m.cfg["backbone"] == "resnet18"
+    assert create_method("rest101").cfg["frames"] == 4
+
+
+def test_unknown_method_suggests():
+    with pytest.raises(UserError, match="did you mean 'rest34'"):
+        create_method("rest43")
+
+
+def test_entry_point_plugin_is_discovered(tmp_path):
+    """A third-party package registers through the zsarbench.methods entry-point group."""
+    (tmp_path / "my_plugin.py").write_text(textwrap.dedent('''
+        from zsarbench.methods.rest import ResTMethod
+
+        def my_method(**overrides):
+            """A plugin method for the registry test."""
+            return ResTMethod("my_method", **{"depth": 1, **overrides})
+    '''))
+    dist = tmp_path / "my_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[zsarbench.methods]\nmy_method = my_plugin:my_method\n")
+    r = run_cli("ls", "methods", env={"PYTHONPATH": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert "my_method" in r.stdout and "my_plugin:my_method" in r.stdout

@@ -1,0 +1,40 @@
+"""Overlap removal (E2E, Brattoli et al. 2020): drop a source class whose label is semantically
+(near-)identical to a target class, so that no test class is trained on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class OverlapResult:
+    kept: list[str]
+    removed: list[dict]   # {"source", "nearest_target", "target_dataset", "distance"}
+    tau: float
+
+
+def remove_overlap(source_names: list[str], source_vecs: np.ndarray,
+                   targets: dict[str, tuple[list[str], np.ndarray]], tau: float) -> OverlapResult:
+    """Remove source class i when min_j (1 - cos(xi_i, xi_j)) < tau over every target class j.
+
+    Vectors are L2-normalised. targets: dataset name -> (class names, vectors)."""
+    names, vecs, owners = [], [], []
+    for dname, (tnames, tvecs) in targets.items():
+        names += tnames
+        vecs.append(tvecs)
+        owners += [dname] * len(tnames)
+    if not names:
+        return OverlapResult(list(source_names), [], tau)
+    dist = 1.0 - source_vecs @ np.concatenate(vecs).T          # (S, T) cosine distances
+    nearest = dist.argmin(1)
+    dmin = dist[np.arange(len(source_names)), nearest]
+    kept, removed = [], []
+    for i, s in enumerate(source_names):
+        if dmin[i] < tau:
+            removed.append({"source": s, "nearest_target": names[nearest[i]],
+                            "target_dataset": owners[nearest[i]], "distance": float(dmin[i])})
+        else:
+            kept.append(s)
+    return OverlapResult(kept, removed, tau)

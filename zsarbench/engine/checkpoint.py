@@ -1,0 +1,40 @@
+"""Trained-model cache: one checkpoint per (method + config, source classes, recipe, seed).
+
+Files are written to a temporary name and renamed, so a crash never leaves a half checkpoint
+under the final name; loads use weights_only=True (no pickled code runs)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+# Recipe fields that only change evaluation, not what training learns.
+EVAL_ONLY = {"test_clips", "workers"}
+
+
+def checkpoint_key(method: str, method_config: dict, source: dict, recipe: dict) -> str:
+    train_recipe = {k: v for k, v in recipe.items() if k not in EVAL_ONLY}
+    blob = json.dumps({"method": method, "config": method_config, "source": source,
+                       "recipe": train_recipe}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def checkpoint_dir(cache_dir: Path, method: str, key: str) -> Path:
+    return Path(cache_dir) / "checkpoints" / f"{method}-{key}"
+
+
+def save_atomic(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    torch.save(obj, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,45 @@
+"""Metrics. Accuracies are percentages (0-100) of videos (micro average) unless named otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def l2n(x: np.ndarray) -> np.ndarray:
+    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-12)
+
+
+def class_means(feats: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Prototype of each class: the mean feature of its videos (paper Sec. 3.3)."""
+    out = np.zeros((n_classes, feats.shape[1]), dtype=np.float64)
+    np.add.at(out, labels, feats)
+    counts = np.bincount(labels, minlength=n_classes)[:, None]
+    return out / np.maximum(counts, 1)
+
+
+def cosine_scores(feats: np.ndarray, protos: np.ndarray) -> np.ndarray:
+    """(N, C) cosine similarity; the nearest prototype by cosine distance has the top score."""
+    return l2n(feats.astype(np.float64)) @ l2n(protos.astype(np.float64)).T
+
+
+def top_k_hits(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, scores.shape[1])
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return (top == labels[:, None]).any(1)
+
+
+def top_k_accuracy(feats: np.ndarray, labels: np.ndarray, protos: np.ndarray, k: int = 1) -> float:
+    if len(labels) == 0:
+        return float("nan")
+    return 100.0 * float(top_k_hits(cosine_scores(feats, protos), labels, k).mean())
+
+
+def mean_class_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    hits = top_k_hits(scores, labels, 1)
+    per = [hits[labels == c].mean() for c in np.unique(labels)]
+    return 100.0 * float(np.mean(per))
+
+
+def summarise(values: list[float]) -> dict:
+    a = np.asarray(values, dtype=np.float64)
+    return {"mean": round(float(a.mean()), 3), "std": round(float(a.std(ddof=0)), 3), "n": int(a.size)}

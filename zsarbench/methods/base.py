@@ -1,0 +1,54 @@
+"""The Method interface: the hinge between training and the shared zero-shot inference.
+
+A method declares the space it classifies in and exposes fit and encode. Everything after encode
+(prototypes, transfer, scoring, metrics, results) is shared code that never looks inside it.
+  space = "visual":   encode gives visual representations x; unseen classes get composite
+                      prototypes from the semantic transfer (ResT, two-stream models)
+  space = "semantic": encode maps videos into the label-embedding space; unseen classes are
+                      their label vectors (E2E-style baselines)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.datasets import VideoSet
+from ..protocol import Recipe
+
+
+@dataclass
+class Encoded:
+    features: np.ndarray        # (N, D) one row per readable video
+    index: np.ndarray           # (N,) positions in the VideoSet
+    bad_paths: list[str]        # videos that could not be decoded
+
+
+class Method(ABC):
+    name: str = ""
+    space: str = "visual"
+
+    def __init__(self, **config):
+        self.cfg = dict(config)
+
+    def config(self) -> dict:
+        """Everything that changes what fit() learns: part of the checkpoint key."""
+        return dict(self.cfg)
+
+    @abstractmethod
+    def fit(self, videos: VideoSet, class_words: list[list[str]], recipe: Recipe,
+            device: str, progress=None) -> dict:
+        """Train on the seen source classes. Returns a training log (losses, timings, skipped)."""
+
+    @abstractmethod
+    def encode(self, videos: VideoSet, recipe: Recipe, n_clips: int, device: str,
+               progress=None, desc: str = "") -> Encoded:
+        """One feature vector per video (the mean over n_clips evenly spaced clips)."""
+
+    @abstractmethod
+    def state_dict(self) -> dict: ...
+
+    @abstractmethod
+    def load_state_dict(self, state: dict) -> None: ...

