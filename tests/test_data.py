@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from zsarbench.data.datasets import folder_per_class
 from zsarbench.data.overlap import remove_overlap
 from zsarbench.data.synth import MOTIONS, OBJECTS, SynthConfig, class_layout, render_video
 from zsarbench.errors import UserError
@@ -55,3 +56,13 @@ def test_rendering_is_deterministic_and_domains_differ():
     assert a.shape == (cfg.n_frames, cfg.size, cfg.size, 3)
     dark = render_video("hmdb", "bouncing", "star", cfg, np.random.default_rng([0, 1]))
     assert dark.mean() < a.mean(), "the HMDB-like domain is darker"
+
+
+def test_missing_or_empty_dataset_folder_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        folder_per_class("ucf", tmp_path / "nope")
+    with pytest.raises(UserError, match="no class folders"):
+        folder_per_class("ucf", tmp_path)
+    (tmp_path / "a").mkdir()
+    with pytest.raises(UserError, match="no video files"):
+        folder_per_class("ucf", tmp_path)

@@ -54,7 +54,10 @@ def test_tiny_run_writes_complete_results_and_reuses_the_checkpoint(tmp_path, ca
 
 @pytest.mark.slow
 def test_main_job_beats_chance(tmp_path, cache_dir):
-    """The README's main job (ResT_18, synthetic UCF 0/50, 10 splits) well above chance."""
+    """The README's main job (ResT_18, synthetic UCF 0/50, 10 splits) clearly above chance.
+
+    The bound sits below the measured mean (see README) by several standard errors of the mean
+    over 10 splits; a broken model, transfer or evaluation lands at chance (10%)."""
     res_dir = tmp_path / "results"
     r = run_cli("run", "rest18", "-p", "synth-ucf-0-50", "--cache-dir", str(cache_dir),
                 "--results-dir", str(res_dir))
@@ -63,5 +66,5 @@ def test_main_job_beats_chance(tmp_path, cache_dir):
     res = json.loads(path.read_text())
     agg = res["aggregate"]
     assert agg["top1"]["n"] == 10
-    assert agg["top1"]["mean"] >= 2.5 * agg["chance_top1"], agg
+    assert agg["top1"]["mean"] >= 1.5 * agg["chance_top1"], agg
     assert res["training"]["warmup"]["epochs"] == load_protocol("synth-ucf-0-50").recipe.warmup_epochs

@@ -183,14 +183,12 @@ def data_synth(protocol_name, force, sets, cache_dir):
     """Generate (or regenerate) the synthetic videos into the cache."""
     import json
     import time
+    from dataclasses import asdict
 
     from .data.synth import SynthConfig, ensure_synth
     from .protocol import load_protocol, parse_set
 
-    s = load_protocol(protocol_name, parse_set(list(sets))).synth
-    cfg = SynthConfig(seed=s.seed, size=s.size, n_frames=s.n_frames,
-                      source_videos_per_class=s.source_videos_per_class,
-                      target_videos_per_class=s.target_videos_per_class)
+    cfg = SynthConfig(**asdict(load_protocol(protocol_name, parse_set(list(sets))).synth))
     t = time.time()
     with make_progress() as progress:
         root = ensure_synth(cache_dir or default_cache_dir(), cfg, force=force, progress=progress)

@@ -142,12 +142,11 @@ def normalise(clips: torch.Tensor) -> torch.Tensor:
 def resolve_dataset(name: str, protocol, cache_dir: Path, progress=None) -> VideoSet:
     """A dataset named in a protocol -> VideoSet. Synthetic ones are generated on first use."""
     if name.startswith("synth-"):
+        from dataclasses import asdict
+
         from .synth import SynthConfig, ensure_synth
 
-        s = protocol.synth
-        cfg = SynthConfig(seed=s.seed, size=s.size, n_frames=s.n_frames,
-                          source_videos_per_class=s.source_videos_per_class,
-                          target_videos_per_class=s.target_videos_per_class)
+        cfg = SynthConfig(**asdict(protocol.synth))
         return synth_dataset(name, ensure_synth(cache_dir, cfg, progress=progress))
     raise UserError(f"dataset '{name}': real-dataset adapters (UCF101, HMDB51, Kinetics, ActivityNet) "
                     "are coming; use a synth-* protocol (`zsarbench ls protocols`)")
