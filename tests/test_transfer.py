@@ -114,3 +114,21 @@ def test_empty_row_falls_back_to_most_related_seen_class():
     protos, empty = composite_prototypes(np.zeros_like(M, dtype=bool), M, np.eye(2))
     assert empty == [0]
     np.testing.assert_allclose(protos, [[0.0, 1.0]])
+
+
+def test_cross_validation_picks_from_the_grid_using_seen_classes_only():
+    from zsarbench.transfer.cv import cross_validate
+
+    rng = np.random.default_rng(0)
+    kappa, d = 20, 16
+    vecs = rng.normal(size=(kappa, d))
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(kappa), 5)
+    # features that live in the label space: composing neighbours' prototypes should work well
+    feats = vecs[labels] + 0.05 * rng.normal(size=(len(labels), d))
+    cv = cross_validate(vecs, feats, labels, thetas=[0.0, 0.8], Ks=[1, 3], rhos=[1, 3], folds=5, solver="exact")
+    assert (cv["theta"], cv["K"], cv["rho"]) in {(t, k, r) for t in (0.0, 0.8) for k in (1, 3) for r in (1, 3)}
+    assert len(cv["grid"]) == 8 and all(len(g["top1_per_fold"]) == 5 for g in cv["grid"])
+    assert cv["cv_top1"] == max(g["top1_mean"] for g in cv["grid"]) or abs(
+        cv["cv_top1"] - max(g["top1_mean"] for g in cv["grid"])) < 1e-3
+    assert cv["cv_top1"] > 100 / 4, "well above the chance of a 4-class fold"

@@ -29,13 +29,12 @@ def cross_validate(seen_vecs: np.ndarray, feats: np.ndarray, labels: np.ndarray,
     task = progress.add_task("transfer: cross-validating (theta, K, rho)", total=folds * len(grid)) if progress else None
     t0 = time.time()
     for f, held in enumerate(groups):
+        held = np.sort(held)
         rest = np.setdiff1d(np.arange(kappa), held)
         vid = np.isin(labels, held)
-        # relabel held-out videos 0..len(held)-1 in the order of `held`
-        y = np.searchsorted(np.sort(held), labels[vid])
-        held_sorted = np.sort(held)
+        y = np.searchsorted(held, labels[vid])  # held-out videos relabelled 0..len(held)-1
         for g, (theta, K, rho) in enumerate(grid):
-            res = transfer(seen_vecs[held_sorted], seen_vecs[rest], protos[rest], theta, K, rho,
+            res = transfer(seen_vecs[held], seen_vecs[rest], protos[rest], theta, K, rho,
                            solver, backend, constraints)
             scores[g, f] = top_k_accuracy(feats[vid], y, res.prototypes, 1)
             if progress:
