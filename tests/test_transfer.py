@@ -108,10 +108,14 @@ def test_composite_prototype_is_eq6_weighted_mean():
 
 
 def test_empty_row_falls_back_to_most_related_seen_class():
-    M = np.array([[-0.2, -0.1]])
-    res = transfer(np.array([[1.0, 0.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]), np.eye(2), 0.0, 2, 2)
-    assert res.empty_rows == [] or res.prototypes.shape == (1, 2)
-    protos, empty = composite_prototypes(np.zeros_like(M, dtype=bool), M, np.eye(2))
+    # the only seen class is far closer to unseen 1 than to unseen 0: constraint II empties row 0
+    unseen = np.array([[1.0, 0.0], [0.6, 0.8]])
+    seen = np.array([[0.5, np.sqrt(0.75)]])
+    res = transfer(unseen, seen, np.array([[3.0, 4.0]]), theta=0.9, K=1, rho=1)
+    assert res.A.tolist() == [[False], [True]]
+    assert res.empty_rows == [0]
+    np.testing.assert_allclose(res.prototypes, [[3.0, 4.0], [3.0, 4.0]])
+    protos, empty = composite_prototypes(np.zeros((1, 2), dtype=bool), np.array([[-0.2, -0.1]]), np.eye(2))
     assert empty == [0]
     np.testing.assert_allclose(protos, [[0.0, 1.0]])
 

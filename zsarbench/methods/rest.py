@@ -63,8 +63,8 @@ class ResTMethod(Method):
         words = self._word_ids(class_words).to(device)
         ds = ClipDataset(videos, frames, recipe.stride, recipe.crop, recipe.train_clips,
                          recipe.resize or None, seed=recipe.seed)
-        loader = clip_loader(ds, recipe.batch_size, True, recipe.seed,
-                             n_workers(recipe.workers, device), device)
+        workers = n_workers(recipe.workers, device)
+        loader = clip_loader(ds, recipe.batch_size, True, recipe.seed, workers, device)
         mask_gen = torch.Generator(device=device).manual_seed(recipe.seed)
         model.train()
 
@@ -103,6 +103,7 @@ class ResTMethod(Method):
         log["joint"] = run_stage("joint (F + T, AdamW)", loader, ds, recipe.joint_epochs, opt,
                                  joint_params, joint_loss, device, recipe.seed + 1, progress)
         log["joint"]["mlm_mask_fraction"] = round(stats["mlm_masked"] / max(stats["mlm_words"], 1), 4)
+        log["loader_workers"] = workers
         model.eval()
         return log
 
