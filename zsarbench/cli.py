@@ -183,12 +183,10 @@ def data_synth(protocol_name, force, sets, cache_dir):
     """Generate (or regenerate) the synthetic videos into the cache."""
     import json
     import time
-    from dataclasses import asdict
-
-    from .data.synth import SynthConfig, ensure_synth
+    from .data.synth import ensure_synth
     from .protocol import load_protocol, parse_set
 
-    cfg = SynthConfig(**asdict(load_protocol(protocol_name, parse_set(list(sets))).synth))
+    cfg = load_protocol(protocol_name, parse_set(list(sets))).synth
     t = time.time()
     with make_progress() as progress:
         root = ensure_synth(cache_dir or default_cache_dir(), cfg, force=force, progress=progress)

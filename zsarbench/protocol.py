@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.synth import SynthConfig as Synth  # the [synth] table: one home for its fields and defaults
 from .errors import UserError, did_you_mean
 
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
@@ -80,16 +81,6 @@ class Transfer:
 @dataclass
 class Embedding:
     name: str = "word2vec:GoogleNews-vectors-negative300.bin"
-
-
-@dataclass
-class Synth:
-    """Generation parameters of the embedded synthetic benchmark (data/synth.py)."""
-    seed: int = 0
-    size: int = 40
-    n_frames: int = 32
-    source_videos_per_class: int = 60
-    target_videos_per_class: int = 10
 
 
 @dataclass

@@ -142,11 +142,8 @@ def normalise(clips: torch.Tensor) -> torch.Tensor:
 def resolve_dataset(name: str, protocol, cache_dir: Path, progress=None) -> VideoSet:
     """A dataset named in a protocol -> VideoSet. Synthetic ones are generated on first use."""
     if name.startswith("synth-"):
-        from dataclasses import asdict
+        from .synth import ensure_synth
 
-        from .synth import SynthConfig, ensure_synth
-
-        cfg = SynthConfig(**asdict(protocol.synth))
-        return synth_dataset(name, ensure_synth(cache_dir, cfg, progress=progress))
+        return synth_dataset(name, ensure_synth(cache_dir, protocol.synth, progress=progress))
     raise UserError(f"dataset '{name}': real-dataset adapters (UCF101, HMDB51, Kinetics, ActivityNet) "
                     "are coming; use a synth-* protocol (`zsarbench ls protocols`)")

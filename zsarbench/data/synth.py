@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
+
 MOTIONS = ("bouncing", "sliding", "rotating", "orbiting", "growing",
            "shrinking", "falling", "climbing", "blinking", "shaking")
 OBJECTS = ("circle", "square", "triangle", "cross", "ring", "diamond", "star")
@@ -62,7 +64,9 @@ def class_layout(cfg: SynthConfig) -> dict[str, list[str]]:
     combos = [(m, o) for m in MOTIONS for o in OBJECTS if (m, o) not in INVISIBLE]
     n_targets = cfg.n_ucf + cfg.n_hmdb - cfg.n_shared_targets
     if n_targets + 8 > len(combos) or cfg.n_source_overlap > n_targets:
-        raise ValueError("synthetic layout: too many target classes for the motion x object grid")
+        raise UserError(f"synth: {n_targets} target classes (n_ucf + n_hmdb - n_shared_targets) leave too "
+                        f"few of the {len(combos)} motion x object classes for the source; lower them, "
+                        "and keep n_source_overlap <= that number")
     for attempt in range(1000):
         rng = np.random.default_rng([LAYOUT_SEED, attempt])
         perm = [combos[i] for i in rng.permutation(len(combos))]
