@@ -5,13 +5,15 @@ BIN     := $(VENV)/bin
 PROTOCOL ?= synth-ucf-0-50
 METHOD  ?= rest18
 
-.PHONY: install run test test-fast bench clean
+.PHONY: install run test test-fast bench clean tables reference
 
-$(BIN)/zsarbench: pyproject.toml
+$(BIN)/zsarbench: pyproject.toml baselines/pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch/torchvision are pinned; pip takes them from local wheels where they exist
 	$(BIN)/pip install --quiet -e '.[test]'
+	# the baselines plugin package (baselines/): registers its methods through entry points
+	$(BIN)/pip install --quiet --no-deps -e ./baselines
 	touch $@
 
 install: $(BIN)/zsarbench
@@ -27,6 +29,38 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/clip_throughput.py
+
+# Tables 1-9 (Markdown, LaTeX) and figures from $(RESULTS)/**/*.json (docs/results.md).
+RESULTS ?= results
+tables: install
+	$(BIN)/zsarbench tables --results-dir $(RESULTS)
+	$(BIN)/zsarbench figures --results-dir $(RESULTS)
+
+# The whole synthetic benchmark, then `make tables` (long: hours on 2 CPU cores): every registered
+# method but the CI-sized *tiny* ones on every synthetic protocol; the main method without overlap
+# removal (Table 7); every `zsarbench ablate` table, on the 0/50 protocols (constraints, Table 8) or
+# on synth-ucf (the others). REF_ARGS goes to each command (e.g. REF_ARGS="--cache-dir /data/cache").
+REF_METHODS   ?= $(shell $(BIN)/python -c "from zsarbench.registry import list_methods; \
+                 print(' '.join(m for m in list_methods() if 'tiny' not in m))" 2>/dev/null)
+REF_MAIN      ?= rest18
+REF_P50       ?= synth-ucf-0-50 synth-hmdb-0-50
+REF_P100      ?= synth-ucf-0-100 synth-hmdb-0-100
+REF_UCF       ?= synth-ucf-0-50 synth-ucf-0-100
+REF_ABLATIONS ?= $(filter-out constraints,$(shell $(BIN)/zsarbench ablate --help 2>/dev/null | \
+                 awk '/^Commands:/ {on = 1; next} on && NF {print $$1}'))
+REF_ARGS      ?=
+ZB_REF   = $(BIN)/zsarbench
+commas   = $(subst $(eval) ,$(comma),$(strip $(1)))
+comma   := ,
+reference: install
+	for m in $(REF_MAIN) $(filter-out $(REF_MAIN),$(REF_METHODS)); do \
+	  $(ZB_REF) run $$m -p $(call commas,$(REF_P50) $(REF_P100)) --results-dir $(RESULTS) $(REF_ARGS) || exit 1; done
+	$(ZB_REF) run $(REF_MAIN) -p $(call commas,$(REF_P50)) --set 'source.remove_overlap_with=[]' \
+	  --results-dir $(RESULTS) $(REF_ARGS)
+	$(ZB_REF) ablate constraints -m $(REF_MAIN) $(addprefix -p ,$(REF_P50)) --results-dir $(RESULTS) $(REF_ARGS)
+	for a in $(REF_ABLATIONS); do \
+	  $(ZB_REF) ablate $$a $(addprefix -p ,$(REF_UCF)) --results-dir $(RESULTS) $(REF_ARGS) || exit 1; done
+	$(MAKE) tables RESULTS=$(RESULTS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -6,14 +6,20 @@ from conftest import run_cli
 @pytest.mark.parametrize("args, needle", [
     (["run", "rest19", "-p", "synth-ucf-0-50"], "did you mean 'rest18'"),
     (["run", "rest18", "-p", "synth-ucf-0-5"], "did you mean 'synth-ucf-0-50'"),
-    (["run", "rest18", "-p", "ucf101-0-50"], "synth-ucf-0-50"),
-    (["run", "rest18", "-p", "hmdb51-0-50"], "synth-hmdb-0-50"),
+    (["run", "rest18", "-p", "ucf101-0-50"], "--embedding glove-6b-50d (runs offline, but is not comparable"),
+    (["run", "rest18", "-p", "hmdb51-0-50", "--embedding", "word2vec:/no/GoogleNews.bin"], "word2vec file"),
+    (["data", "check", "nosuchdata"], "no root for dataset 'nosuchdata': pass --data-root nosuchdata=PATH"),
+    (["data", "check", "ucf101", "--data-root", "ucf101=/no/such/dir"], "/no/such/dir does not exist"),
+    (["run", "rest18", "-p", "ucf101-0-50", "--data-root", "ucf101"], "--data-root expects NAME=PATH"),
     (["run", "rest18", "-p", "synth-ucf-0-50", "--set", "recipe.nope=1"], "unknown field 'nope'"),
     (["run", "rest18", "-p", "synth-ucf-0-50", "--set", "method.depthh=2"], "unknown option"),
     (["run", "rest18", "-p", "/no/such/protocol.toml"], "not found"),
     (["validate", "/no/such/file.toml"], "not found"),
     (["show", "protocol", "nope"], "unknown protocol"),
     (["bogus"], "No such command"),
+    (["run", "rest18", "-p", "synth-ucf-0-50", "--solver", "simplex"], "Invalid value for '--solver'"),
+    (["ablate", "constraints", "-p", "synth-ucf-0-50", "-p", "synth-hmdb-0-5"], "did you mean 'synth-hmdb-0-50'"),
+    (["ablate", "constraints", "-m", "rest19"], "did you mean 'rest18'"),
 ])
 def test_bad_input_is_one_line_exit_2(args, needle):
     r = run_cli(*args)

@@ -52,6 +52,67 @@ def test_tiny_run_writes_complete_results_and_reuses_the_checkpoint(tmp_path, ca
     assert res2["aggregate"] == res["aggregate"], "same checkpoint, same features, same numbers"
 
 
+# After the tiny run above (same seed: its checkpoint is reused when run in one session).
+TINY = ["-p", "tests/protocols/tiny.toml", "--seed", "3"]   # the tiny run's checkpoint
+
+
+def _latest(folder: Path, pattern: str) -> dict:
+    return json.loads(max(folder.glob(pattern), key=lambda p: p.stat().st_mtime_ns).read_text())
+
+
+def test_ablate_after_run_uses_cached_features_and_matches_run(tmp_path, cache_dir):
+    res_dir = tmp_path / "results"
+    common = [*TINY, "--cache-dir", str(cache_dir), "--results-dir", str(res_dir)]
+    r = run_cli("run", "rest_tiny", *common)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_res = _latest(res_dir, "tiny/rest_tiny-2*.json")
+
+    r = run_cli("ablate", "constraints", "-m", "rest_tiny", *common)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for label in ("Reverse transfer", "No constraint", "Constraint I", "Constraint II + III", "All constraints",
+                  "S-space nearest neighbour", "skew psi_1 (Eq. 10)"):
+        assert label in r.stdout
+    res = _latest(res_dir, "tiny/rest_tiny-ablate-constraints-*.json")
+    assert res["kind"] == "zsar-ablation" and res["command"].startswith("zsarbench ablate constraints")
+    assert res["checkpoint"]["reused"] and not res["checkpoint"]["network_loaded"], "no network after run"
+    assert all(f["cached"] for f in res["features"].values()), "no video decoded after run"
+    rows = {v["variant"]: v for v in res["variants"]}
+    assert list(rows) == ["reverse", "none", "knn", "relative+budget", "all", "s-space-nn"]
+    assert [rows[v]["space"] for v in rows] == ["S", "V", "V", "V", "V", "S"]
+    for v in rows.values():
+        agg = v["aggregate"]
+        assert agg["top1"]["n"] == 3 and 0 <= agg["top1"]["mean"] <= agg["top5"]["mean"] <= 100
+        assert set(agg["hubness"]) == {"k1", "k5", "k10"}
+        assert set(agg["hubness"]["k1"]) == {"skew_sample", "skew_paper_eq10"}
+    # "all" is run's inference: same CV choice, same numbers
+    assert (rows["all"]["theta"], rows["all"]["K"], rows["all"]["rho"]) == \
+        (run_res["transfer"]["theta"], run_res["transfer"]["K"], run_res["transfer"]["rho"])
+    assert rows["all"]["aggregate"]["top1"] == run_res["aggregate"]["top1"]
+    assert rows["none"]["cv"]["grid"][0]["K"] is None and len(rows["knn"]["cv"]["grid"]) == 2
+    for sp in rows["knn"]["splits"]:   # constraint I without budget: every one of the K nearest
+        assert all(len(e) <= rows["knn"]["K"] for e in sp["edges"].values())
+
+
+def test_run_gzsl_reports_seen_unseen_and_harmonic_mean(tmp_path, cache_dir):
+    res_dir = tmp_path / "results"
+    r = run_cli("run", "rest_tiny", *TINY, "--gzsl", "--solver", "exact", "--set", "prototypes.max_videos_per_class=1",
+                "--cache-dir", str(cache_dir), "--results-dir", str(res_dir))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "harmonic mean" in r.stdout
+    res = _latest(res_dir, "tiny/*.json")
+    assert res["overrides"]["transfer"]["solver"] == "exact" and res["protocol"]["transfer"]["solver"] == "exact"
+    n_seen = len(res["data"]["source"]["seen_classes"])
+    assert res["features"]["gzsl_seen_test"]["n_videos"] == n_seen   # 2 videos per class, 1 for the prototype
+    for sp in res["splits"]:
+        g = sp["gzsl"]
+        assert sp["solver"] == "exact" and sp["solve_seconds"] >= 0
+        assert g["n_candidates"] == n_seen + len(sp["unseen_classes"])
+        s, u = g["seen_top1"], g["unseen_top1"]
+        assert abs(g["harmonic_mean"] - (0 if s + u == 0 else 2 * s * u / (s + u))) < 1e-2
+        assert u <= sp["top1"] + 1e-9, "more candidates can only lower unseen top-1"
+    assert set(res["aggregate"]["gzsl"]) == {"seen_top1", "unseen_top1", "harmonic_mean"}
+
+
 @pytest.mark.slow
 def test_main_job_beats_chance(tmp_path, cache_dir):
     """The README's main job (ResT_18, synthetic UCF 0/50, 10 splits) clearly above chance.

@@ -50,3 +50,25 @@ def test_include_cycle(tmp_path):
 def test_unknown_protocol_suggests():
     with pytest.raises(UserError, match="did you mean 'synth-ucf-0-50'"):
         load_protocol("synth-ucf-0-5")
+
+
+def test_real_protocols_follow_the_paper():
+    removal = {"K664": ["ucf101", "hmdb51"], "K605": ["ucf101", "hmdb51", "activitynet"]}
+    expect = {  # name: (source dataset, subset name, target)
+        **{f"{t}-0-{s}": ("kinetics700", "K664", t) for t in ("ucf101", "hmdb51") for s in (50, 100)},
+        **{f"activitynet-0-{s}": ("kinetics700", "K605", "activitynet") for s in (50, 100)},
+        **{f"{t}-k605-0-{s}": ("kinetics700", "K605", t) for t in ("ucf101", "hmdb51") for s in (50, 100)},
+        **{f"{t}-k{k}-0-50": (f"kinetics{k}", f"K{k} (no overlap removal)", t)
+           for t in ("ucf101", "hmdb51") for k in (400, 700)},
+    }
+    assert set(expect) <= set(protocol_files())
+    for name, (source, subset, target) in expect.items():
+        p = load_protocol(name)
+        assert (p.source.dataset, p.source.subset_name, p.target.dataset) == (source, subset, target), name
+        assert p.source.remove_overlap_with == removal.get(subset, []) and p.source.tau == 0.05
+        assert p.source.subsets == ["train"] and p.target.subsets == []
+        assert (p.target.split, p.target.n_splits) == (("0/50", 10) if name.endswith("-0-50") else ("0/100", 1))
+        r = p.recipe
+        assert (r.frames, r.stride, r.crop, r.train_clips, r.test_clips, r.batch_size) == (0, 6, 224, 1, 25, 16)
+        assert (r.warmup_epochs, r.joint_epochs, r.warmup_lr, r.joint_lr) == (150, 50, 0.01, 1.5e-4)
+        assert p.embedding.name.startswith("word2vec:")

@@ -4,11 +4,13 @@ import pytest
 
 from conftest import run_cli
 from zsarbench import create_method, list_methods
+from zsarbench.registry import method_origin
 from zsarbench.errors import UserError
 
 
 def test_list_and_create():
-    assert list_methods("rest*") == ["rest101", "rest18", "rest34", "rest_tiny"]
+    built_in = [m for m in list_methods("rest*") if method_origin(m) == "zsarbench.methods.rest"]
+    assert built_in == ["rest101", "rest18", "rest34", "rest_tiny"]   # baselines/ adds rest18_cls_only, ...
     m = create_method("rest18", depth=2)
     assert m.name == "rest18" and m.cfg["depth"] == 2 and m.cfg["backbone"] == "resnet18"
     assert create_method("rest101").cfg["frames"] == 4

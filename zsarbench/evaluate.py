@@ -40,6 +40,27 @@ def mean_class_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
     return 100.0 * float(np.mean(per))
 
 
+def confusion_matrix(scores: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """counts[i, j]: test videos of class i whose best-scored class is j (ties as in top_k_hits)."""
+    pred = np.argsort(-scores, axis=1, kind="stable")[:, 0]
+    out = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(out, (labels, pred), 1)
+    return out
+
+
+def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
+    """Top-1 percent of each class's test videos (row of the confusion matrix); NaN for an empty row.
+    The mean over the non-empty rows is mean_class_accuracy."""
+    n = confusion.sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n > 0, 100.0 * np.diag(confusion) / n, np.nan)
+
+
 def summarise(values: list[float]) -> dict:
     a = np.asarray(values, dtype=np.float64)
     return {"mean": round(float(a.mean()), 3), "std": round(float(a.std(ddof=0)), 3), "n": int(a.size)}
+
+
+def harmonic_mean(seen: float, unseen: float) -> float:
+    """H = 2 S U / (S + U), the usual generalized zero-shot summary (0 when both are 0)."""
+    return 0.0 if seen + unseen == 0 else 2 * seen * unseen / (seen + unseen)

@@ -20,8 +20,6 @@ from .data.synth import SynthConfig as Synth  # the [synth] table: one home for 
 from .errors import UserError, did_you_mean
 
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
-# Real-data protocols land with the dataset adapters; until then, point users at the synthetic twin.
-PENDING_REAL = {"ucf101": "synth-ucf", "hmdb51": "synth-hmdb", "activitynet": "synth-ucf"}
 
 
 @dataclass
@@ -30,6 +28,7 @@ class Source:
     remove_overlap_with: list[str] = field(default_factory=list)
     tau: float = 0.05                     # cosine distance below which a source class is removed
     subset_name: str = ""                 # e.g. K664; informative only
+    subsets: list[str] = field(default_factory=list)  # official subsets to train on (Kinetics "train"); empty: all
 
 
 @dataclass
@@ -37,6 +36,7 @@ class Target:
     dataset: str
     split: str = "0/50"                   # "0/50" (half the classes unseen) or "0/100" (all)
     n_splits: int = 10
+    subsets: list[str] = field(default_factory=list)  # official subsets to test on; empty: every labelled video
 
 
 @dataclass
@@ -60,6 +60,10 @@ class Recipe:
     mlm_prob: float = 0.15
     seed: int = 0
     workers: int = -1                     # data loader workers; -1: automatic
+    frame_cache: bool = False             # decode each video once into memory-mapped shards (data/frame_cache.py)
+    flip: bool = False                    # random horizontal flip of training clips (p = 0.5)
+    checkpoint_every: int = 0             # also save the training state every N steps (always at epoch ends)
+    compile: bool = False                 # torch.compile the training steps (GPU; compiling takes minutes)
 
 
 @dataclass
@@ -209,12 +213,6 @@ def load_protocol(name_or_path: str, overrides: dict | None = None) -> Protocol:
     else:
         files = protocol_files()
         if name_or_path not in files:
-            real = next((d for d in PENDING_REAL if name_or_path.startswith(d)), None)
-            if real:
-                twin = name_or_path.replace(real, PENDING_REAL[real], 1)
-                twin = twin if twin in files else "synth-ucf-0-50"
-                raise UserError(f"protocol '{name_or_path}': {real} support is coming with the real-dataset "
-                                f"adapters; run the synthetic protocol '{twin}' meanwhile")
             raise UserError(f"unknown protocol '{name_or_path}'{did_you_mean(name_or_path, files)}; "
                             "`zsarbench ls protocols` lists them")
         path = files[name_or_path]

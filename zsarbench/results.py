@@ -1,7 +1,10 @@
 """Results files: one self-describing JSON per run, written atomically, never overwritten.
 
 Schema version 1 (top-level keys): schema_version, kind, command, method, protocol, overrides,
-metric_scale, data, checkpoint, training, transfer, splits, aggregate, provenance, timings.
+metric_scale, data, checkpoint, features, training, then
+  kind "zsar-run":      transfer, splits, aggregate, provenance, timings
+  kind "zsar-ablation": ablation, solver, n_splits, variants, provenance, timings
+(built in run.record, run.run and ablate.py; docs/transfer.md describes the transfer fields).
 """
 
 from __future__ import annotations

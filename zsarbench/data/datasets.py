@@ -4,6 +4,8 @@ Class names always come from the dataset's own layout on disk, never from a list
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +14,12 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .video import CorruptVideo, read_clips
+from .features import is_feature_file, read_feature_clips
+from .frame_cache import slot_key
+from .video import CorruptVideo, read_clips, sample_clips
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
+ANNOTATION_DIRS = {"ucfTrainTestlist", "testTrainMulti_7030_splits", "annotations"}  # never class folders
 
 
 @dataclass
@@ -26,17 +31,50 @@ class VideoSet:
     labels: np.ndarray            # index into classes
     kind: str = "folder"          # naming rules for class name -> words (text/labels.py)
     skipped: list[str] = field(default_factory=list)  # unreadable videos met so far
+    # Annotated segments in seconds (ActivityNet, untrimmed Kinetics, manifests); NaN: whole file.
+    starts: np.ndarray | None = None
+    ends: np.ndarray | None = None
+    subsets: dict[str, np.ndarray] = field(default_factory=dict)  # official subset -> mask over videos
+    missing: list[str] = field(default_factory=list)  # annotated videos not found on disk
+    notes: list[str] = field(default_factory=list)    # layout remarks for `data check` and the run log
+    frame_cache: object = None    # a data.frame_cache.FrameCache holding these videos decoded, or None
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def window(self, i: int) -> tuple[float, float] | None:
+        """(start, end) seconds of video i's annotated segment, or None for the whole file."""
+        if self.starts is None or np.isnan(self.starts[i]):
+            return None
+        return float(self.starts[i]), float(self.ends[i])
+
+    def take(self, sel, classes: list[str] | None = None, labels: np.ndarray | None = None) -> "VideoSet":
+        """Videos `sel` (indices), optionally relabelled into new classes."""
+        sel = np.asarray(sel, dtype=np.int64)
+        cut = lambda a: None if a is None else a[sel]  # noqa: E731
+        return dataclasses.replace(
+            self, classes=list(self.classes if classes is None else classes),
+            paths=[self.paths[i] for i in sel], labels=self.labels[sel] if labels is None else labels,
+            skipped=[], starts=cut(self.starts), ends=cut(self.ends),
+            subsets={k: m[sel] for k, m in self.subsets.items()})
+
+    def select_subsets(self, names: list[str]) -> "VideoSet":
+        """Only the videos of the named official subsets (Kinetics "train", UCF101 "testlist01")."""
+        if not names:
+            return self
+        unknown = [n for n in names if n not in self.subsets]
+        if unknown:
+            have = ", ".join(sorted(self.subsets)) or "none"
+            raise UserError(f"dataset '{self.name}': no subset {', '.join(unknown)} in its annotations "
+                            f"(subsets: {have})")
+        return self.take(np.flatnonzero(np.logical_or.reduce([self.subsets[n] for n in names])))
+
     def subset_classes(self, keep: list[str]) -> "VideoSet":
         """Only the videos of the named classes, relabelled in the order of `keep`."""
         index = {c: i for i, c in enumerate(keep)}
-        old = [index.get(c, -1) for c in self.classes]
-        sel = [i for i, lab in enumerate(self.labels) if old[lab] >= 0]
-        return VideoSet(self.name, self.root, list(keep), [self.paths[i] for i in sel],
-                        np.array([old[self.labels[i]] for i in sel], dtype=np.int64), self.kind)
+        old = np.array([index.get(c, -1) for c in self.classes] or [-1], dtype=np.int64)[self.labels]
+        sel = np.flatnonzero(old >= 0)
+        return self.take(sel, keep, old[sel])
 
     def cap_per_class(self, cap: int | None, seed: int = 0) -> "VideoSet":
         """At most `cap` videos per class (a seeded choice), for affordable prototypes."""
@@ -48,8 +86,7 @@ class VideoSet:
             idx = np.flatnonzero(self.labels == c)
             sel.extend(sorted(rng.choice(idx, min(cap, len(idx)), replace=False).tolist()))
         sel.sort()
-        return VideoSet(self.name, self.root, self.classes, [self.paths[i] for i in sel],
-                        self.labels[sel], self.kind)
+        return self.take(sel)
 
 
 def folder_per_class(name: str, root: Path, kind: str = "folder") -> VideoSet:
@@ -58,7 +95,7 @@ def folder_per_class(name: str, root: Path, kind: str = "folder") -> VideoSet:
     if not root.is_dir():
         raise UserError(f"dataset '{name}': folder {root} does not exist; "
                         f"point --data-root {name}=PATH at the folder that holds one folder per class")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in ANNOTATION_DIRS)
     if not classes:
         raise UserError(f"dataset '{name}': {root} has no class folders; expected {root}/<class>/<video>.mp4")
     paths, labels = [], []
@@ -87,21 +124,37 @@ class ClipDataset(torch.utils.data.Dataset):
 
     Training (seed given): random start and random crop drawn from a generator seeded with
     (seed, epoch, index), so a run is the same whatever the number of loader workers.
-    Evaluation: n_clips evenly spaced clips, centre crop. Unreadable videos yield None."""
+    Evaluation: n_clips evenly spaced clips, centre crop. Unreadable videos yield None.
+    flip: random horizontal flip in training. crop_on_device: whole frames are returned with the
+    drawn (y, x, crop, flip) in "crop", and engine.train.to_frames crops on the GPU (same pixels)."""
 
     def __init__(self, videos: VideoSet, frames: int, stride: int, crop: int,
-                 n_clips: int = 1, resize: int | None = None, seed: int | None = None):
+                 n_clips: int = 1, resize: int | None = None, seed: int | None = None,
+                 flip: bool = False, crop_on_device: bool = False):
         self.videos, self.frames, self.stride, self.crop = videos, frames, stride, crop
         self.n_clips, self.resize, self.seed, self.epoch = n_clips, resize, seed, 0
+        self.flip, self.crop_on_device = flip, crop_on_device
 
     def __len__(self) -> int:
         return len(self.videos)
 
     def __getitem__(self, i: int):
         rng = None if self.seed is None else np.random.default_rng([self.seed, self.epoch, i])
-        path = self.videos.paths[i]
+        path, window = self.videos.paths[i], self.videos.window(i)
         try:
-            clips = read_clips(path, self.frames, self.stride, self.n_clips, rng, self.resize)
+            if is_feature_file(path):  # precomputed feature sequences (data/features.py): no pixels
+                clips = read_feature_clips(path, self.frames, self.stride, self.n_clips, rng)
+                return {"index": i, "path": path, "label": int(self.videos.labels[i]),
+                        "clips": torch.from_numpy(clips)}
+            cache = self.videos.frame_cache
+            if cache is not None and slot_key(path, window) in cache:
+                # same frames decord would give (decoded at `resize`, inside the window), no decoding
+                frames = cache.frames(slot_key(path, window))
+                if frames is None:
+                    raise CorruptVideo(path)
+                clips = frames[sample_clips(len(frames), self.frames, self.stride, self.n_clips, rng)]
+            else:
+                clips = read_clips(path, self.frames, self.stride, self.n_clips, rng, self.resize, window)
         except CorruptVideo:
             return {"index": i, "path": path, "clips": None, "label": int(self.videos.labels[i])}
         H, W = clips.shape[2:4]
@@ -111,9 +164,15 @@ class ClipDataset(torch.utils.data.Dataset):
             y, x = rng.integers(0, H - self.crop + 1), rng.integers(0, W - self.crop + 1)
         else:
             y, x = (H - self.crop) // 2, (W - self.crop) // 2
-        clips = clips[:, :, y:y + self.crop, x:x + self.crop]
-        clips = torch.from_numpy(np.ascontiguousarray(clips)).permute(0, 1, 4, 2, 3)
-        return {"index": i, "path": path, "clips": clips, "label": int(self.videos.labels[i])}
+        flip = bool(self.flip and rng is not None and rng.random() < 0.5)  # drawn last: crops stay as without flip
+        item = {"index": i, "path": path, "label": int(self.videos.labels[i])}
+        if self.crop_on_device:
+            item["crop"] = (int(y), int(x), self.crop, flip)
+        else:
+            clips = clips[:, :, y:y + self.crop, x:x + self.crop]
+            clips = clips[:, :, :, ::-1] if flip else clips
+        item["clips"] = torch.from_numpy(np.ascontiguousarray(clips)).permute(0, 1, 4, 2, 3)
+        return item
 
 
 def collate_clips(items: list[dict]) -> dict:
@@ -123,6 +182,8 @@ def collate_clips(items: list[dict]) -> dict:
            "index": torch.tensor([it["index"] for it in good], dtype=torch.long),
            "label": torch.tensor([it["label"] for it in good], dtype=torch.long)}
     out["clips"] = torch.stack([it["clips"] for it in good]) if good else None
+    if good and "crop" in good[0]:  # uncropped frames (all of one size: decoded at recipe.resize)
+        out["crop"] = torch.tensor([it["crop"] for it in good], dtype=torch.long)
     return out
 
 
@@ -132,18 +193,45 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def normalise(clips: torch.Tensor) -> torch.Tensor:
     """uint8 (..., 3, H, W) -> float, ImageNet mean/std (a convention; weights are random)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=clips.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=clips.device).view(3, 1, 1)
+    mean, std = _mean_std(clips.device)
     return (clips.float() / 255.0 - mean) / std
+
+
+@functools.lru_cache(maxsize=None)
+def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    # Made once per device: a tensor built from host values waits for the GPU to drain its queue.
+    return (torch.tensor(IMAGENET_MEAN, device=device).view(3, 1, 1),
+            torch.tensor(IMAGENET_STD, device=device).view(3, 1, 1))
 
 
 # ----------------------------------------------------------------------------- resolution
 
-def resolve_dataset(name: str, protocol, cache_dir: Path, progress=None) -> VideoSet:
-    """A dataset named in a protocol -> VideoSet. Synthetic ones are generated on first use."""
+def resolve_dataset(name: str, protocol, cache_dir: Path, progress=None,
+                    roots: dict[str, str] | None = None) -> VideoSet:
+    """A dataset named in a protocol -> VideoSet. Synthetic ones are generated on first use; real
+    ones are read from their root (data/roots.py: `roots` holds the --data-root values).
+
+    The protocol's source and target keep only their official subsets (source.subsets,
+    target.subsets; empty: every labelled video) and must have videos; a dataset named only in
+    source.remove_overlap_with needs just its class names."""
     if name.startswith("synth-"):
         from .synth import ensure_synth
 
         return synth_dataset(name, ensure_synth(cache_dir, protocol.synth, progress=progress))
-    raise UserError(f"dataset '{name}': real-dataset adapters (UCF101, HMDB51, Kinetics, ActivityNet) "
-                    "are coming; use a synth-* protocol (`zsarbench ls protocols`)")
+    from .adapters import load_dataset
+    from .roots import dataset_root
+
+    if name.startswith("features-"):  # precomputed feature sequences (data/features.py)
+        from .features import feature_dataset
+
+        return feature_dataset(name, dataset_root(name, roots)[0])
+
+    root, origin = dataset_root(name, roots)
+    vs = load_dataset(name, root)
+    subsets = {protocol.source.dataset: protocol.source.subsets, protocol.target.dataset: protocol.target.subsets}
+    if name in subsets:
+        vs = vs.select_subsets(subsets[name])
+        if not len(vs):
+            raise UserError(f"dataset '{name}': no videos found under {root} (root from {origin}); "
+                            f"`zsarbench data check {name}` lists what is there and what is missing")
+    return vs

@@ -27,7 +27,7 @@ def remove_overlap(source_names: list[str], source_vecs: np.ndarray,
         owners += [dname] * len(tnames)
     if not names:
         return OverlapResult(list(source_names), [], tau)
-    dist = 1.0 - source_vecs @ np.concatenate(vecs).T          # (S, T) cosine distances
+    dist = np.clip(1.0 - source_vecs @ np.concatenate(vecs).T, 0.0, 2.0)  # (S, T) cosine distances
     nearest = dist.argmin(1)
     dmin = dist[np.arange(len(source_names)), nearest]
     kept, removed = [], []
@@ -38,3 +38,22 @@ def remove_overlap(source_names: list[str], source_vecs: np.ndarray,
         else:
             kept.append(s)
     return OverlapResult(kept, removed, tau)
+
+
+# Names of the Kinetics-700 subsets E2E and ResT train on; their size is what the embedding gives.
+SUBSET_NAMES = {("kinetics700", frozenset({"ucf101", "hmdb51"})): "K664",
+                ("kinetics700", frozenset({"ucf101", "hmdb51", "activitynet"})): "K605"}
+
+
+def overlap_between(source, targets: list, emb, tau: float) -> tuple[OverlapResult, dict]:
+    """Overlap removal between VideoSets, each class named by its own dataset's rules
+    (text/labels.py). Returns the result and every class's words, by dataset."""
+    from ..text.labels import class_words
+
+    words = {vs.name: {c: class_words(c, vs.kind) for c in vs.classes} for vs in [source, *targets]}
+
+    def vecs(vs):
+        return emb.class_vectors([words[vs.name][c] for c in vs.classes], vs.classes)
+
+    result = remove_overlap(source.classes, vecs(source), {t.name: (t.classes, vecs(t)) for t in targets}, tau)
+    return result, words

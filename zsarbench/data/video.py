@@ -64,8 +64,20 @@ def read_frames(vr, indices: np.ndarray) -> np.ndarray:
     return frames[inverse].reshape(*np.shape(indices), *frames.shape[1:])
 
 
+def frame_window(vr, window: tuple[float, float] | None) -> tuple[int, int]:
+    """Frames [lo, hi) of a (start, end) window in seconds; the whole video when None."""
+    n = len(vr)
+    if window is None:
+        return 0, n
+    fps = vr.get_avg_fps()
+    lo = min(max(int(window[0] * fps), 0), n - 1)
+    return lo, min(max(int(np.ceil(window[1] * fps)), lo + 1), n)
+
+
 def read_clips(path: str, frames: int, stride: int, n_clips: int = 1,
-               rng: np.random.Generator | None = None, size: int | None = None) -> np.ndarray:
-    """(n_clips, frames, H, W, 3) uint8 clips of one video."""
+               rng: np.random.Generator | None = None, size: int | None = None,
+               window: tuple[float, float] | None = None) -> np.ndarray:
+    """(n_clips, frames, H, W, 3) uint8 clips of one video, sampled inside `window` (seconds) if given."""
     vr = open_video(path, size)
-    return read_frames(vr, sample_clips(len(vr), frames, stride, n_clips, rng))
+    lo, hi = frame_window(vr, window)
+    return read_frames(vr, lo + sample_clips(hi - lo, frames, stride, n_clips, rng))

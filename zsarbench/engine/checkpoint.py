@@ -12,12 +12,15 @@ from pathlib import Path
 
 import torch
 
-# Recipe fields that only change evaluation, not what training learns.
-EVAL_ONLY = {"test_clips", "workers"}
+# Recipe fields that do not change what training learns (evaluation, speed, bookkeeping).
+NOT_TRAINING = {"test_clips", "workers", "frame_cache", "checkpoint_every", "compile"}
+# Training fields added after checkpoints existed: left out at their default, so those keep their keys.
+ADDED_LATER = {"flip": False}
 
 
 def checkpoint_key(method: str, method_config: dict, source: dict, recipe: dict) -> str:
-    train_recipe = {k: v for k, v in recipe.items() if k not in EVAL_ONLY}
+    train_recipe = {k: v for k, v in recipe.items()
+                    if k not in NOT_TRAINING and not (k in ADDED_LATER and v == ADDED_LATER[k])}
     blob = json.dumps({"method": method, "config": method_config, "source": source,
                        "recipe": train_recipe}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -28,6 +31,7 @@ def checkpoint_dir(cache_dir: Path, method: str, key: str) -> Path:
 
 
 def save_atomic(obj, path: Path) -> None:
+    """Write to a temporary file, fsync, rename: a crash never leaves a half file under `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     torch.save(obj, tmp)

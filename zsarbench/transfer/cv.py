@@ -1,9 +1,10 @@
 """Choosing (theta, K, rho) by k-fold cross-validation over the seen classes only.
 
-Each fold holds out a group of seen classes as pseudo-unseen, composes their prototypes from the
-remaining seen prototypes with the transfer, and scores nearest-prototype top-1 on the held-out
-classes' training videos. Target classes are never looked at. Ties go to the first grid point in
-(theta, K, rho) order.
+Each fold holds out a group of seen classes as pseudo-unseen, scores their training videos against
+them with the inference variant (the paper's transfer for "all"), composing from the remaining seen
+classes, and takes top-1. Target classes are never looked at. The grid is the product of the
+protocol's lists over the parameters the variant uses (the others are None); ties go to the first
+grid point in (theta, K, rho) order.
 """
 
 from __future__ import annotations
@@ -13,37 +14,43 @@ import time
 
 import numpy as np
 
-from ..evaluate import class_means, top_k_accuracy
-from .program import ALL_CONSTRAINTS, transfer
+from ..evaluate import class_means, top_k_hits
+from .variants import get_variant, unseen_scores
 
 
 def cross_validate(seen_vecs: np.ndarray, feats: np.ndarray, labels: np.ndarray,
                    thetas, Ks, rhos, folds: int = 5, seed: int = 0, solver: str = "mip",
-                   backend: str = "highs", constraints=ALL_CONSTRAINTS, progress=None) -> dict:
+                   backend: str = "highs", variant: str = "all", progress=None) -> dict:
+    used = get_variant(variant).params
     kappa = len(seen_vecs)
     folds = min(folds, kappa)
     groups = np.array_split(np.random.RandomState(seed).permutation(kappa), folds)
     protos = class_means(feats, labels, kappa)
-    grid = list(itertools.product(thetas, Ks, rhos))
+    grid = list(itertools.product(thetas if "theta" in used else [None], Ks if "K" in used else [None],
+                                  rhos if "rho" in used else [None]))
     scores = np.zeros((len(grid), folds))
-    task = progress.add_task("transfer: cross-validating (theta, K, rho)", total=folds * len(grid)) if progress else None
-    t0 = time.time()
+    task = (progress.add_task(f"transfer: cross-validating {variant} on seen classes", total=folds * len(grid))
+            if progress else None)
+    t0, solve_s = time.time(), 0.0
     for f, held in enumerate(groups):
         held = np.sort(held)
         rest = np.setdiff1d(np.arange(kappa), held)
         vid = np.isin(labels, held)
         y = np.searchsorted(held, labels[vid])  # held-out videos relabelled 0..len(held)-1
         for g, (theta, K, rho) in enumerate(grid):
-            res = transfer(seen_vecs[held], seen_vecs[rest], protos[rest], theta, K, rho,
-                           solver, backend, constraints)
-            scores[g, f] = top_k_accuracy(feats[vid], y, res.prototypes, 1)
+            s, res = unseen_scores(variant, feats[vid], protos[rest], seen_vecs[rest], seen_vecs[held],
+                                   theta, K, rho, solver, backend)
+            scores[g, f] = 100.0 * top_k_hits(s, y, 1).mean()
+            solve_s += res.solve_seconds if res else 0.0
             if progress:
                 progress.advance(task)
     mean = scores.mean(1)
     best = int(np.argmax(mean))
     theta, K, rho = grid[best]
-    return {"theta": float(theta), "K": int(K), "rho": int(rho), "cv_top1": float(mean[best]),
-            "folds": folds, "seconds": round(time.time() - t0, 2),
-            "grid": [{"theta": float(t), "K": int(k), "rho": int(r), "top1_mean": round(float(m), 3),
-                      "top1_per_fold": [round(float(s), 3) for s in row]}
+    num = lambda x, tp: None if x is None else tp(x)  # noqa: E731
+    return {"variant": variant, "theta": num(theta, float), "K": num(K, int), "rho": num(rho, int),
+            "cv_top1": float(mean[best]), "folds": folds, "seconds": round(time.time() - t0, 2),
+            "solve_seconds": round(solve_s, 3),
+            "grid": [{"theta": num(t, float), "K": num(k, int), "rho": num(r, int),
+                      "top1_mean": round(float(m), 3), "top1_per_fold": [round(float(s), 3) for s in row]}
                      for (t, k, r), m, row in zip(grid, mean, scores)]}

@@ -11,16 +11,23 @@ Composite prototype of unseen j: sum_i a_ji m_ji phi_i / sum_i a_ji m_ji        
 The program is solved as an integer program (python-mip; HiGHS through highsbox, CBC as
 fallback). It also separates by row - constraints I and II fix which entries may be chosen,
 III bounds each row - so `solve_exact` (the rho largest positive allowed entries of each row)
-reaches the same optimum; the tests check both against exhaustive search.
+reaches the same optimum; the tests check both against exhaustive search and each other.
+
+`compose` works on any relatedness matrix whose columns are seen classes: rows are unseen labels
+for the paper's transfer (anchors = seen visual prototypes) and test videos for the reverse
+direction of the constraint ablation (anchors = seen label vectors; see transfer/variants.py).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..errors import UserError
 
 ALL_CONSTRAINTS = ("knn", "relative", "budget")
 
@@ -57,7 +64,12 @@ def relative_mask(M: np.ndarray, theta: float) -> np.ndarray:
     return ratio > theta
 
 
-def allowed_entries(M: np.ndarray, K: int, theta: float, constraints=ALL_CONSTRAINTS) -> np.ndarray:
+def allowed_entries(M: np.ndarray, K: int | None, theta: float | None,
+                    constraints=ALL_CONSTRAINTS) -> np.ndarray:
+    """Constraints I and II as a mask of the entries that may be chosen (III bounds each row)."""
+    unknown = set(constraints) - set(ALL_CONSTRAINTS)
+    if unknown:
+        raise ValueError(f"unknown constraint(s) {sorted(unknown)}; known: {ALL_CONSTRAINTS}")
     allowed = np.ones(M.shape, dtype=bool)
     if "knn" in constraints:
         allowed &= knn_mask(M, K)
@@ -81,6 +93,7 @@ class SolverUnavailable(RuntimeError):
     pass
 
 
+@functools.cache
 def _pin_highs_library() -> None:
     """Load highsbox's libhighs with RTLD_NODELETE before python-mip opens it.
 
@@ -120,11 +133,14 @@ def solve_mip(M: np.ndarray, allowed: np.ndarray, rho: int | None, backend: str 
     A = np.zeros(M.shape, dtype=bool)
     if len(rows) == 0:
         return A, used
-    x = [model.add_var(var_type=mip.BINARY) for _ in range(len(rows))]
-    model.objective = mip.xsum(float(M[r, c]) * v for r, c, v in zip(rows, cols, x))
-    if rho is not None:                        # constraint III
-        for j in np.unique(rows):
-            model += mip.xsum(x[k] for k in np.flatnonzero(rows == j)) <= rho
+    # objective coefficients set with the variables and one LinExpr per row: building expressions
+    # term by term costs more than HiGHS takes to solve the CV-sized programs
+    x = [model.add_var(var_type=mip.BINARY, obj=float(m)) for m in M[rows, cols]]
+    if rho is not None:                        # constraint III (rows come sorted from np.nonzero)
+        bounds = np.flatnonzero(np.diff(rows)) + 1
+        for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(rows)]):
+            if b - a > rho:                    # a row with at most rho candidates cannot break it
+                model.add_constr(mip.LinExpr(x[a:b], [1.0] * (b - a)) <= rho)
     status = model.optimize()
     if status not in (mip.OptimizationStatus.OPTIMAL,):
         raise SolverUnavailable(f"integer program not solved to optimality ({status.name})")
@@ -135,12 +151,29 @@ def solve_mip(M: np.ndarray, allowed: np.ndarray, rho: int | None, backend: str 
 
 @dataclass
 class TransferResult:
-    A: np.ndarray                 # (gamma, kappa) selected edges
-    M: np.ndarray
-    prototypes: np.ndarray        # (gamma, D) composite unseen prototypes
-    empty_rows: list[int]         # unseen classes that got no edge (fell back to the nearest seen class)
+    A: np.ndarray                 # (rows, kappa) selected edges
+    M: np.ndarray                 # (rows, kappa) relatedness the edges were chosen on
+    prototypes: np.ndarray        # (rows, D) composite rows (Eq. 6)
+    empty_rows: list[int]         # rows that got no edge (fell back to the most related seen class)
     solver: str
-    seconds: float
+    solve_seconds: float          # the solver alone, not the masks or the composition
+
+
+SOLVERS = ("mip", "exact")
+
+
+def solve(M: np.ndarray, allowed: np.ndarray, rho: int | None, solver: str = "mip",
+          backend: str = "highs") -> tuple[np.ndarray, str, float]:
+    """Both solvers behind one interface. Returns (A, solver actually used, seconds solving)."""
+    if solver not in SOLVERS:   # protocols are checked on load; this guards direct calls
+        raise UserError(f"unknown transfer solver '{solver}'; use one of {', '.join(SOLVERS)}")
+    t0 = time.perf_counter()
+    if solver == "mip":
+        A, used = solve_mip(M, allowed, rho, backend)
+        used = f"mip-{used}"
+    else:
+        A, used = solve_exact(M, allowed, rho), "exact"
+    return A, used, time.perf_counter() - t0
 
 
 def composite_prototypes(A: np.ndarray, M: np.ndarray, seen_protos: np.ndarray):
@@ -154,18 +187,20 @@ def composite_prototypes(A: np.ndarray, M: np.ndarray, seen_protos: np.ndarray):
     return protos, empty.tolist()
 
 
-def transfer(unseen_vecs: np.ndarray, seen_vecs: np.ndarray, seen_protos: np.ndarray,
-             theta: float, K: int, rho: int, solver: str = "mip", backend: str = "highs",
-             constraints=ALL_CONSTRAINTS) -> TransferResult:
-    """Compose unseen prototypes from seen prototypes through the relatedness program."""
-    t0 = time.perf_counter()
-    M = relatedness(unseen_vecs, seen_vecs)
+def compose(M: np.ndarray, anchors: np.ndarray, theta: float | None, K: int | None, rho: int | None,
+            solver: str = "mip", backend: str = "highs", constraints=ALL_CONSTRAINTS) -> TransferResult:
+    """Select edges on a relatedness matrix M (rows x seen classes) under `constraints` and compose
+    each row from the seen-class `anchors` (Eq. 1-6). Parameters of constraints not imposed are
+    ignored (they may be None)."""
     allowed = allowed_entries(M, K, theta, constraints)
-    budget = rho if "budget" in constraints else None
-    if solver == "mip":
-        A, used = solve_mip(M, allowed, budget, backend)
-        used = f"mip-{used}"
-    else:
-        A, used = solve_exact(M, allowed, budget), "exact"
-    protos, empty = composite_prototypes(A, M, seen_protos)
-    return TransferResult(A, M, protos, empty, used, time.perf_counter() - t0)
+    A, used, seconds = solve(M, allowed, rho if "budget" in constraints else None, solver, backend)
+    protos, empty = composite_prototypes(A, M, anchors)
+    return TransferResult(A, M, protos, empty, used, seconds)
+
+
+def transfer(unseen_vecs: np.ndarray, seen_vecs: np.ndarray, seen_protos: np.ndarray,
+             theta: float | None, K: int | None, rho: int | None, solver: str = "mip",
+             backend: str = "highs", constraints=ALL_CONSTRAINTS) -> TransferResult:
+    """Compose unseen visual prototypes from seen prototypes through the relatedness program."""
+    return compose(relatedness(unseen_vecs, seen_vecs), seen_protos, theta, K, rho, solver, backend,
+                   constraints)

@@ -1,0 +1,135 @@
+"""E2E-style semantic-space baseline (Brattoli et al., CVPR 2020; paper Tables 2 and 4(b)).
+
+A visual encoder (default R(2+1)D-18, random init) pools a clip to one vector; a linear map takes it
+into the label-embedding space; training regresses the class's label vector (E2E's MSE to the word
+vector, or 1 - cosine with loss="cosine"). At test time a video is the mean of its clips' mapped
+vectors and takes the nearest unseen label embedding (space = "semantic": run.py scores it with the
+`label-nn` inference variant, no transfer).
+
+Recipe (zsarbench has no separate E2E recipe): one stage of warmup_epochs + joint_epochs epochs with
+the protocol's warm-up optimiser (SGD, warmup_lr, momentum, weight decay), cosine schedule, the same
+clip sampling and batch size as ResT. Training and encoding use the engine's Trainer and loaders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from zsarbench.data.datasets import ClipDataset, VideoSet
+from zsarbench.engine.train import EpochBatches, Trainer, autocast, clip_loader, n_workers, to_frames
+from zsarbench.errors import UserError
+from zsarbench.methods.base import Encoded, Method
+from zsarbench.models.backbones import clip_flops, frame_backbone, sequence_features, to_channels_last
+from zsarbench.protocol import Recipe
+
+DEFAULTS = dict(backbone="r2plus1d_18", frames=16, loss="mse")
+LOSSES = ("mse", "cosine")
+
+
+class E2ENet(nn.Module):
+    def __init__(self, emb_dim: int, backbone: str = "r2plus1d_18"):
+        super().__init__()
+        self.frame_encoder, self.feat_dim = frame_backbone(backbone)
+        self.to_label_space = nn.Linear(self.feat_dim, emb_dim)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) clips -> (B, emb_dim) points in the label-embedding space."""
+        return self.to_label_space(sequence_features(self.frame_encoder, clips).mean(1))
+
+
+class E2EMethod(Method):
+    space = "semantic"
+
+    def __init__(self, name: str, **config):
+        unknown = set(config) - set(DEFAULTS)
+        if unknown:
+            raise UserError(f"method '{name}': unknown option(s) {', '.join(sorted(unknown))}; "
+                            f"options are {', '.join(DEFAULTS)}")
+        super().__init__(**{**DEFAULTS, **config})
+        if self.cfg["loss"] not in LOSSES:
+            raise UserError(f"method '{name}': loss must be one of {', '.join(LOSSES)}")
+        self.name, self.model, self.frames, self.emb_dim = name, None, self.cfg["frames"], 0
+
+    def _build(self, emb_dim: int, frames: int) -> None:
+        self.emb_dim, self.frames = emb_dim, frames
+        self.model = E2ENet(emb_dim, self.cfg["backbone"])
+        to_channels_last(self.model.frame_encoder)
+
+    def fit(self, videos: VideoSet, class_words, recipe: Recipe, device: str, progress=None, state=None,
+            label_vectors: np.ndarray | None = None) -> dict:
+        if label_vectors is None:
+            raise UserError(f"method '{self.name}' trains towards label vectors: run it through `zsarbench run`")
+        torch.manual_seed(recipe.seed)
+        self._build(label_vectors.shape[1], recipe.frames or self.cfg["frames"])
+        model = self.model.to(device)
+        targets = torch.as_tensor(label_vectors, dtype=torch.float32, device=device)
+        ds = ClipDataset(videos, self.frames, recipe.stride, recipe.crop, recipe.train_clips, recipe.resize or None,
+                         seed=recipe.seed, flip=recipe.flip)
+        workers = n_workers(recipe.workers, device)
+        trainer = Trainer(model, ds, recipe.batch_size, device, workers, state, progress=progress)
+        model.train()
+
+        def step_loss(net, batch):
+            y = batch["label"].to(device).repeat_interleave(recipe.train_clips)
+            out, target = net(to_frames(batch, device)).float(), targets[y]
+            if self.cfg["loss"] == "mse":
+                return F.mse_loss(out, target), len(y)
+            return (1 - F.cosine_similarity(out, target, dim=1)).mean(), len(y)
+
+        params = list(model.parameters())
+        opt = torch.optim.SGD(params, lr=recipe.warmup_lr, momentum=recipe.warmup_momentum,
+                              weight_decay=recipe.warmup_weight_decay)
+        epochs = recipe.warmup_epochs + recipe.joint_epochs
+        log = {"train": trainer.stage("train", f"E2E ({self.cfg['backbone']} -> label space, SGD)", epochs, opt,
+                                      params, model, step_loss, recipe.seed),
+               "loss": self.cfg["loss"], "loader_workers": workers}
+        model.eval()
+        return log
+
+    @torch.no_grad()
+    def encode(self, videos: VideoSet, recipe: Recipe, n_clips: int, device: str, progress=None,
+               desc: str = "") -> Encoded:
+        model = self.model.to(device).eval()
+        ds = ClipDataset(videos, self.frames, recipe.stride, recipe.crop, n_clips, recipe.resize or None)
+        batch_size = max(1, recipe.batch_size * 4 // n_clips)
+        loader = clip_loader(ds, EpochBatches(len(ds), batch_size), n_workers(recipe.workers, device), device)
+        task = progress.add_task(desc or f"features ({n_clips} clips/video)", total=len(ds)) if progress else None
+        feats, index, bad = [], [], []
+        for batch in loader:
+            bad += batch["bad_paths"]
+            if batch["clips"] is not None:
+                with autocast(device):
+                    out = model(to_frames(batch, device)).float()
+                feats.append(out.view(len(batch["index"]), n_clips, -1).mean(1).cpu())
+                index.append(batch["index"])
+            if progress:
+                progress.advance(task, len(batch["index"]) + len(batch["bad_paths"]))
+        feats = torch.cat(feats).numpy() if feats else np.zeros((0, self.emb_dim), np.float32)
+        index = torch.cat(index).numpy() if index else np.zeros(0, np.int64)
+        return Encoded(feats, index, bad)
+
+    def forward_flops(self, frames: int, crop: int, n_classes: int) -> int:
+        with torch.device("meta"):
+            model = E2ENet(max(self.emb_dim, 1), self.cfg["backbone"])
+        return clip_flops(model, model.frame_encoder, model.feat_dim, frames, crop)
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "emb_dim": self.emb_dim, "frames": self.frames}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._build(state["emb_dim"], state["frames"])
+        self.model.load_state_dict(state["model"])
+        self.model.eval()
+
+
+def e2e_r2plus1d(**overrides) -> E2EMethod:
+    """E2E-style baseline: R(2+1)D-18 (random init) + linear map to the label space, MSE; nearest label."""
+    return E2EMethod("e2e_r2plus1d", **overrides)
+
+
+def e2e_tiny(**overrides) -> E2EMethod:
+    """A tiny E2E-style baseline (R(2+1)D-18, 4 frames) for tests."""
+    return E2EMethod("e2e_tiny", **{"frames": 4, **overrides})

@@ -1,0 +1,100 @@
+"""RNN and LSTM two-stream models (paper Table 3(a)): the Transformer of ResT replaced by recurrent
+networks, everything else kept.
+
+A single recurrent network over both modalities collapses onto the text (the paper says so), so
+there are two streams:
+  visual stream  F per frame -> projection -> RNN/LSTM over time; x = LN(last hidden state), the
+                 visual representation, with the CLS head on it (as ResT's LN(z_L^0));
+  text stream    the (masked) label words -> RNN/LSTM started from the visual stream's final state,
+                 predicting the masked words (MLM) - the bridge between the two spaces, like ResT's
+                 words attending to the frames; the visual side never sees words.
+The training (warm-up of F, then joint L_cls + w L_mtl), encoding, transfer and evaluation are
+ResT's (zsarbench/methods/rest.py): only the network differs (`_new_model`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from zsarbench.errors import UserError
+from zsarbench.methods.base import Method
+from zsarbench.methods.rest import ResTMethod
+from zsarbench.models.backbones import frame_backbone
+from zsarbench.models.rest import PAD_ID, ResT
+
+DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, layers=1, dropout=0.1)
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM}
+
+
+class TwoStream(nn.Module):
+    def __init__(self, num_classes: int, vocab_size: int, cell: str = "lstm", backbone: str = "resnet18",
+                 dim: int = 768, layers: int = 1, dropout: float = 0.1, max_frames: int = 16, max_words: int = 8):
+        super().__init__()
+        self.frame_encoder, feat_dim = frame_backbone(backbone)
+        self.feat_dim, self.max_frames, self.max_words, self.cell = feat_dim, max_frames, max_words, cell
+        rnn = CELLS[cell]
+        drop = dropout if layers > 1 else 0.0
+        self.proj = nn.Linear(feat_dim, dim)
+        self.visual = rnn(dim, dim, layers, batch_first=True, dropout=drop)
+        self.word_emb = nn.Embedding(vocab_size, dim, padding_idx=PAD_ID)
+        self.text = rnn(dim, dim, layers, batch_first=True, dropout=drop)
+        self.drop = nn.Dropout(dropout)
+        self.out_norm = nn.LayerNorm(dim)
+        self.cls_head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, num_classes))
+        self.mlm_head = nn.Linear(dim, vocab_size)
+        # the warm-up head of ResT, unchanged (F is warmed up alone the same way)
+        self.warmup_norm = nn.LayerNorm(feat_dim, elementwise_affine=False)
+        self.warmup_head = nn.Linear(feat_dim * max_frames, num_classes)
+
+    warmup_logits = ResT.warmup_logits
+
+    def forward(self, feats: torch.Tensor, words: torch.Tensor | None = None) -> dict:
+        """feats (B, T, p) frame features; words (B, N) (masked) word ids or None -> x, cls_logits,
+        and with words mlm_logits (B, N, V)."""
+        _, state = self.visual(self.drop(self.proj(feats)))
+        h = state[0] if self.cell == "lstm" else state         # (layers, B, dim)
+        x = self.out_norm(h[-1])
+        out = {"x": x, "cls_logits": self.cls_head(x)}
+        if words is not None:
+            seq, _ = self.text(self.drop(self.word_emb(words)), state)
+            out["mlm_logits"] = self.mlm_head(seq)
+        return out
+
+
+class TwoStreamMethod(ResTMethod):
+    """ResT's training and encoding around the two-stream network."""
+
+    def __init__(self, name: str, cell: str, **config):
+        unknown = set(config) - set(DEFAULTS)
+        if unknown:
+            raise UserError(f"method '{name}': unknown option(s) {', '.join(sorted(unknown))}; "
+                            f"options are {', '.join(DEFAULTS)}")
+        Method.__init__(self, **{**DEFAULTS, **config, "cell": cell})
+        self.name, self.model, self.vocab, self.n_classes = name, None, [], 0
+        self.frames = self.cfg["frames"]
+
+    def _new_model(self, n_classes: int, vocab_size: int, frames: int, max_words: int) -> nn.Module:
+        c = self.cfg
+        return TwoStream(n_classes, vocab_size, c["cell"], c["backbone"], c["dim"], c["layers"], c["dropout"],
+                         max_frames=frames, max_words=max_words)
+
+
+def twostream_rnn18(**overrides) -> TwoStreamMethod:
+    """Two-stream RNN over ResNet-18 frame features, ResT's losses and transfer (paper Table 3(a))."""
+    return TwoStreamMethod("twostream_rnn18", "rnn", **overrides)
+
+
+def twostream_lstm18(**overrides) -> TwoStreamMethod:
+    """Two-stream LSTM over ResNet-18 frame features, ResT's losses and transfer (paper Table 3(a))."""
+    return TwoStreamMethod("twostream_lstm18", "lstm", **overrides)
+
+
+def twostream_rnn_tiny(**overrides) -> TwoStreamMethod:
+    """A tiny two-stream RNN (64-d, 4 frames) for tests."""
+    return TwoStreamMethod("twostream_rnn_tiny", "rnn", **{"frames": 4, "dim": 64, **overrides})
+
+
+def twostream_lstm_tiny(**overrides) -> TwoStreamMethod:
+    """A tiny two-stream LSTM (64-d, 4 frames) for tests."""
+    return TwoStreamMethod("twostream_lstm_tiny", "lstm", **{"frames": 4, "dim": 64, **overrides})

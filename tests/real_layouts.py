@@ -1,0 +1,137 @@
+"""Miniature copies of the official dataset layouts, with real video files, for the tests.
+
+UCF101 and HMDB51 ship MPEG-4 Part 2 AVI files (as the originals); Kinetics and ActivityNet
+ship H.264 mp4 (zsarbench.data.synth.write_mp4). Frame t of every video has brightness 2 * t + 8,
+so a test can tell which frames a reader returned."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from zsarbench.data.synth import write_mp4
+
+SIZE, FPS = 40, 8
+
+
+def frames(n: int, seed: int) -> np.ndarray:
+    """n frames: brightness 2 * t + 8 plus a seeded texture (so videos differ)."""
+    tex = np.random.default_rng(seed).integers(0, 6, (SIZE, SIZE, 3))
+    return np.stack([np.clip(2 * t + 8 + tex, 0, 255) for t in range(n)]).astype(np.uint8)
+
+
+def write_avi(path: Path, video: np.ndarray, fps: int = FPS) -> None:
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = SIZE, SIZE, "yuv420p"
+        for f in video:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def mp4(path: Path, n: int = 16, seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_mp4(path, frames(n, seed), FPS)
+
+
+UCF_CLASSES = ["ApplyEyeMakeup", "HandstandPushups", "PlayingGuitar", "YoYo", "Skijet"]  # Skijet: no videos
+HMDB_CLASSES = ["brush_hair", "clap", "ride_bike", "situp"]
+KINETICS_KEPT = ["abseiling", "feeding birds", "folding paper", "milking cow"]
+KINETICS_OVERLAP = ["playing guitar", "brushing hair", "baking cookies"]  # UCF101, HMDB51, ActivityNet
+
+
+def build_ucf101(root: Path) -> Path:
+    """UCF-101/<class>/v_<class>_gNN_cNN.avi + ucfTrainTestlist/ beside it, as the archives unpack.
+    The HandstandPushups folder uses the files' spelling (HandStandPushups), Skijet has no folder,
+    one file is not a video, and one folder is not in classInd.txt."""
+    videos, lists = root / "UCF-101", root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(sorted(UCF_CLASSES, key=str.lower))))
+    train, test = [], []
+    for ci, c in enumerate(UCF_CLASSES[:4]):
+        folder = "HandStandPushups" if c == "HandstandPushups" else c
+        for g in (1, 2):
+            name = f"v_{folder}_g0{g}_c01.avi"
+            write_avi(videos / folder / name, frames(16, 100 + 10 * ci + g))
+            (train if g == 1 else test).append(f"{folder}/{name}")
+    (videos / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g03_c01.avi").write_bytes(b"not a video")
+    write_avi(videos / "NotAClass" / "v_NotAClass_g01_c01.avi", frames(16, 1))
+    (lists / "trainlist01.txt").write_text("".join(f"{p} 1\n" for p in train))
+    (lists / "testlist01.txt").write_text("".join(f"{p}\n" for p in test))
+    return root
+
+
+def build_hmdb51(root: Path) -> Path:
+    """<class>/<video>.avi with the official split files inside the root."""
+    splits = root / "testTrainMulti_7030_splits"
+    splits.mkdir(parents=True)
+    for ci, c in enumerate(HMDB_CLASSES):
+        names = [f"{c}_video_{k}.avi" for k in range(2)]
+        for k, name in enumerate(names):
+            write_avi(root / c / name, frames(16, 200 + 10 * ci + k))
+        (splits / f"{c}_test_split1.txt").write_text(f"{names[0]} 1 \n{names[1]} 2 \n")
+    return root
+
+
+def build_kinetics(root: Path) -> tuple[Path, str]:
+    """annotations/{train,validate,test}.csv; train clips in folders per class, validation clips
+    flat; one untrimmed video (<youtube_id>.mp4, read inside its window); one clip missing.
+    Returns the root and the id of the missing clip."""
+    (root / "annotations").mkdir(parents=True)
+    rows, n = [], 0
+    for c in KINETICS_KEPT + KINETICS_OVERLAP:
+        for k in range(3):
+            n += 1
+            rows.append((c, f"yt{n:08d}", 10 * k, 10 * k + 2, "train" if k < 2 else "val"))
+    with open(root / "annotations" / "train.csv", "w", newline="") as f, \
+            open(root / "annotations" / "validate.csv", "w", newline="") as g:
+        wt, wv = csv.writer(f), csv.writer(g)
+        for w in (wt, wv):
+            w.writerow(["label", "youtube_id", "time_start", "time_end", "split"])
+        for r in rows:
+            (wt if r[4] == "train" else wv).writerow(r)
+    (root / "annotations" / "test.csv").write_text("youtube_id,time_start,time_end,split\nzz,0,10,test\n")
+    for i, (label, yid, t0, t1, split) in enumerate(rows):
+        clip = f"{yid}_{t0:06d}_{t1:06d}.mp4"
+        if i == 1:
+            mp4(root / "full" / f"{yid}.mp4", n=12 * FPS + 8, seed=i)  # untrimmed: window 10-12 s
+        elif i == 4:
+            continue  # missing
+        elif split == "train":
+            mp4(root / "train" / label.replace(" ", "_") / clip, seed=i)
+        else:
+            mp4(root / "val" / clip, seed=i)
+    return root, f"{rows[4][1]}_{rows[4][2]:06d}_{rows[4][3]:06d}"
+
+
+ANET_TAXONOMY = [  # a root, two inner nodes and four leaves (the classes)
+    ("Root", 0, None, None), ("Sports", 1, "Root", 0), ("Household", 2, "Root", 0),
+    ("Baking cookies", 3, "Household", 2), ("Mooping floor", 4, "Household", 2),
+    ("Playing flauta", 5, "Sports", 1), ("Ping-pong", 6, "Sports", 1),
+]
+
+
+def build_activitynet(root: Path) -> Path:
+    """activity_net.v1-3.min.json and v_<id>.mp4 untrimmed videos (5 s each)."""
+    database = {
+        "aaa": {"subset": "training", "duration": 5.0, "annotations": [
+            {"segment": [0.5, 1.5], "label": "Baking cookies"}, {"segment": [3.0, 4.5], "label": "Baking cookies"}]},
+        "bbb": {"subset": "validation", "duration": 5.0, "annotations": [{"segment": [1.0, 4.0], "label": "Ping-pong"}]},
+        "ccc": {"subset": "training", "duration": 5.0, "annotations": [{"segment": [0.0, 2.0], "label": "Mooping floor"}]},
+        "ddd": {"subset": "testing", "duration": 5.0, "annotations": []},
+    }
+    taxonomy = [{"nodeName": n, "nodeId": i, "parentName": pn, "parentId": pi} for n, i, pn, pi in ANET_TAXONOMY]
+    root.mkdir(parents=True)
+    (root / "activity_net.v1-3.min.json").write_text(json.dumps({"version": "VERSION 1.3", "taxonomy": taxonomy,
+                                                                  "database": database}))
+    for i, vid in enumerate(["aaa", "bbb", "ddd"]):  # ccc is missing
+        mp4(root / "videos" / f"v_{vid}.mp4", n=5 * FPS, seed=300 + i)
+    return root

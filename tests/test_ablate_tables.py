@@ -1,0 +1,50 @@
+"""`zsarbench ablate <table>`: the paper's ablation tables (zsarbench/ablate.py TABLES)."""
+
+import json
+
+from conftest import run_here
+from zsarbench.ablate import CHEAP_METHOD, TABLES, accepted_options
+from zsarbench.protocol import load_protocol
+from zsarbench.registry import list_methods
+
+
+def test_every_table_names_registered_methods_and_the_papers_rows():
+    P = load_protocol("synth-ucf-0-50")
+    methods = set(list_methods())
+    for name, (title, rows) in TABLES.items():
+        built = rows(P, ("glove-6b-50d", "minilm-l6-v2"))
+        assert built and {r.method for r in built} <= methods, name
+    clips = TABLES["clips"][1](P, ())
+    assert [(r.cells["Network"], r.cells["Frames"], r.recipe["test_clips"]) for r in clips] == [
+        ("E2E_R(2+1)D", 6, 25), ("E2E_R(2+1)D", 6, 1), ("ResT_18", 6, 25), ("ResT_18", 6, 1), ("ResT_34", 3, 1),
+        ("ResT_101", 2, 1)]   # the synthetic recipe's 6 frames, scaled as the paper's 16 : 8 : 4
+    assert [r.variant for r in TABLES["components"][1](P, ())] == ["s-space-nn"] * 3 + ["all"]
+    assert accepted_options("e2e_r2plus1d", CHEAP_METHOD) == {}
+    assert accepted_options("twostream_lstm18", CHEAP_METHOD) == {"dim": 128}
+
+
+def test_ablate_embeddings_scores_s_and_v_space_per_embedding(tmp_path, cache_dir):
+    """Table 5 on the tiny protocol: one model, each embedding in S space and in V space."""
+    args = ["ablate", "embeddings", "-p", "tests/protocols/tiny.toml", "--profile", "protocol",
+            "--set", "method.dim=32", "--set", "method.depth=1", "--set", "method.heads=2",
+            "--set", "recipe.warmup_epochs=0.2", "--set", "recipe.joint_epochs=0.2", "--set", "target.n_splits=2",
+            "--set", "prototypes.max_videos_per_class=1", "--solver", "exact",
+            "--cache-dir", str(cache_dir), "--results-dir", str(tmp_path)]
+    r = run_here(*args)
+    assert "Table 5" in r.output and "S2V (MiniLM)" in r.output and "GloVe" in r.output
+    [path] = tmp_path.glob("tiny/ablate-embeddings-*.json")
+    res = json.loads(path.read_text())
+    assert res["kind"] == "zsar-ablation" and res["ablation"] == "embeddings" and res["protocols"] == ["tiny"]
+    rows = res["rows"]
+    assert [(row["embedding"], row["cells"]["Space"], row["variant"]) for row in rows] == [
+        ("glove-6b-50d", "S", "s-space-nn"), ("minilm-l6-v2", "S", "s-space-nn"),
+        ("glove-6b-50d", "V", "all"), ("minilm-l6-v2", "V", "all")]
+    assert len({row["checkpoint"]["key"] for row in rows}) == 1, "one model for the whole table"
+    assert all(row["checkpoint"]["reused"] for row in rows[1:]), "trained (at most) once, for the first row"
+    for row in rows:
+        cell = row["results"]["tiny"]
+        assert cell["n_splits"] == 2 and 0 <= cell["aggregate"]["top1"]["mean"] <= 100
+        assert (cell["K"] is None) == (row["cells"]["Space"] == "S")
+        assert row["cost"]["measured"] and row["method"]["config"]["dim"] == 32
+    glove, minilm = (row["results"]["tiny"]["splits"][0]["edges"] for row in rows[2:])
+    assert glove != minilm, "the transfer's relatedness comes from the row's embedding"

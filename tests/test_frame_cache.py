@@ -1,0 +1,48 @@
+import os
+
+import numpy as np
+import pytest
+
+from zsarbench.data.datasets import ClipDataset, VideoSet
+from zsarbench.data.frame_cache import attach_frame_cache, build_frame_cache, cache_key
+from zsarbench.data.synth import SynthConfig, render_video, write_mp4
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fc")
+    cfg = SynthConfig(size=40, n_frames=24)
+    paths = []
+    for k, motion in enumerate(("sliding", "blinking", "falling")):
+        p = root / f"{motion}.mp4"
+        write_mp4(p, render_video("ucf", motion, "star", cfg, np.random.default_rng(k)), cfg.fps)
+        paths.append(str(p))
+    bad = root / "truncated.mp4"
+    bad.write_bytes(open(paths[0], "rb").read()[:300])
+    paths.append(str(bad))
+    return VideoSet("fc", root, ["a", "b"], paths, np.array([0, 1, 0, 1]))
+
+
+@pytest.mark.parametrize("seed,n_clips,resize", [(0, 1, None), (None, 3, None), (5, 2, 36)])
+def test_cached_clips_equal_decoded_clips(videos, tmp_path, seed, n_clips, resize):
+    cached = attach_frame_cache(videos, tmp_path, resize)
+    plain = ClipDataset(videos, 5, 3, 32, n_clips, resize, seed=seed)
+    fast = ClipDataset(cached, 5, 3, 32, n_clips, resize, seed=seed)
+    for epoch in (0, 1):
+        plain.epoch = fast.epoch = epoch
+        for i in range(3):
+            a, b = plain[i]["clips"], fast[i]["clips"]
+            assert a.shape == (n_clips, 5, 3, 32, 32)
+            assert np.array_equal(a.numpy(), b.numpy())
+    assert fast[3]["clips"] is None                 # the truncated file is skipped, as without the cache
+    assert cached.frame_cache.unreadable == [videos.paths[3]]
+
+
+def test_cache_is_reused_and_keyed_by_content_and_settings(videos, tmp_path):
+    a = build_frame_cache(videos, tmp_path, None)
+    assert build_frame_cache(videos, tmp_path, None).root == a.root      # complete copy reused
+    assert cache_key(videos, 36) != cache_key(videos, None)
+    before = cache_key(videos, None)
+    os.utime(videos.paths[0], ns=(1, 1))                                # a changed file: a new key
+    assert cache_key(videos, None) != before
+    assert not list(tmp_path.glob("frames/*.part"))

@@ -1,0 +1,182 @@
+"""The baselines and ablations (baselines/ plugin package), backbones, forward cost, precomputed
+feature inputs and the example plugin: each method trains and evaluates through `zsarbench run`."""
+
+import json
+import shutil
+import tomllib
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, run_cli, run_here
+from zsarbench import create_method, list_methods
+from zsarbench.data.datasets import ClipDataset
+from zsarbench.data.features import backbone_name, feature_dataset, make_fixture, read_meta
+from zsarbench.models.backbones import frame_backbone, sequence_features
+from zsarbench.methods.rest import _Stage
+from zsarbench.models.rest import MASK_ID
+from zsarbench.registry import method_origin
+
+# The tiny protocol cut further: 2 steps per stage, one prototype video per class, 2 splits.
+TINY = ["-p", "tests/protocols/tiny.toml", "--set", "recipe.warmup_epochs=0.2", "--set", "recipe.joint_epochs=0.2",
+        "--set", "target.n_splits=2", "--set", "prototypes.max_videos_per_class=1", "--solver", "exact"]
+BASELINES = ["e2e_tiny", "twostream_rnn_tiny", "twostream_lstm_tiny", "rest_tiny_cls_only", "rest_tiny_mlm_only",
+             "rest_tiny_cross_attn"]
+
+
+def test_the_paper_methods_are_registered_through_the_plugin_package():
+    names = set(list_methods())
+    for full in ("rest18", "rest34", "rest101", "e2e_r2plus1d", "twostream_rnn18", "twostream_lstm18",
+                 "rest18_cls_only", "rest18_mlm_only", "rest18_cross_attn", *BASELINES):
+        assert full in names
+    assert method_origin("e2e_r2plus1d") == "zsarbench_baselines.e2e:e2e_r2plus1d"   # an entry point
+    assert create_method("e2e_r2plus1d").space == "semantic" and create_method("twostream_lstm18").space == "visual"
+    assert create_method("rest18_cls_only").config()["losses"] == "cls"
+    assert "losses" not in create_method("rest18").config(), "defaults keep rest18's checkpoint key"
+
+
+@pytest.mark.parametrize("method", BASELINES)
+def test_every_method_trains_and_evaluates_through_run(method, tmp_path, cache_dir):
+    run_here("run", method, *TINY, "--cache-dir", cache_dir, "--results-dir", tmp_path)
+    [path] = tmp_path.glob("tiny/*.json")
+    res = json.loads(path.read_text())
+    assert res["kind"] == "zsar-run" and res["method"]["name"] == method
+    semantic = method.startswith("e2e")
+    assert res["method"]["space"] == ("semantic" if semantic else "visual")
+    assert res["transfer"]["variant"] == ("label-nn" if semantic else "all")
+    assert all(("edges" in sp) != semantic for sp in res["splits"]), "transfer only in the visual space"
+    assert (res["training"]["train"]["steps"] == 4 if semantic      # one stage of warm-up + joint epochs
+            else res["training"]["warmup"]["steps"] == res["training"]["joint"]["steps"] == 2)
+    agg = res["aggregate"]
+    assert agg["top1"]["n"] == 2 and 0 <= agg["top1"]["mean"] <= agg["top5"]["mean"] <= 100
+    cost = res["cost"]
+    assert cost["measured"] and cost["gflop_per_clip"] == pytest.approx(2 * cost["gmac_per_clip"], rel=1e-3)
+    assert cost["frames"] == 4 and cost["test_clips"] == 1
+
+
+def test_forward_cost_matches_the_papers_gflops():
+    """Paper Table 4: its "GFLOPs" are multiply-accumulates: ResT_18 at 16 x 224^2 30.8, VGG16 248,
+    R(2+1)D (E2E, 16 x 112^2) 40.8."""
+    gmac = lambda m, f, c, **o: create_method(m, **o).forward_flops(f, c, 654) / 2e9  # noqa: E731
+    assert gmac("rest18", 16, 224) == pytest.approx(30.8, rel=0.03)
+    assert gmac("rest18", 16, 224, backbone="vgg16") == pytest.approx(248, rel=0.01)
+    assert gmac("e2e_r2plus1d", 16, 112) == pytest.approx(40.8, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["vgg16", "mobilenet_v2", "googlenet", "r2plus1d_18"])   # + ResNets (ResT's)
+def test_backbones_map_clips_to_feature_sequences(name):
+    torch.manual_seed(0)
+    net, width = frame_backbone(name)
+    x = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():   # train mode: batch statistics (fresh running statistics shrink GoogLeNet's to ~0)
+        out = sequence_features(net.train(), x)
+    steps = 1 if name == "r2plus1d_18" else 4     # the 3D network keeps ceil(T / 8) time steps
+    assert out.shape == (2, steps, width) and torch.isfinite(out).all()
+    assert not torch.allclose(out[0], out[1], rtol=1e-3, atol=0), "different clips, different features"
+
+
+def test_two_stream_visual_side_never_sees_words_and_cross_attention_does():
+    torch.manual_seed(0)
+    feats, words = torch.randn(3, 4, 512), torch.randint(2, 9, (3, 2))
+    for name, sees_words in (("twostream_lstm_tiny", False), ("twostream_rnn_tiny", False),
+                             ("rest_tiny", False), ("rest_tiny_cross_attn", True)):
+        m = create_method(name)
+        m._build(5, [f"w{i}" for i in range(8)], 4, 2)
+        net = m.model.eval()
+        x_alone, x_words = net(feats)["x"], net(feats, words)["x"]
+        assert torch.allclose(x_alone, x_words, atol=1e-5) != sees_words, name
+        if name == "rest_tiny_cross_attn":  # the test input [CLS], r, [MASK]
+            assert torch.allclose(x_alone, net(feats, torch.full((3, 1), MASK_ID))["x"])
+
+
+@pytest.mark.parametrize("losses,trained,untrained", [("cls", "cls_head", "mlm_head"), ("mlm", "mlm_head", "cls_head")])
+def test_cls_only_and_mlm_only_train_one_head(losses, trained, untrained):
+    from zsarbench.protocol import Recipe
+
+    torch.manual_seed(0)
+    m = create_method("rest_tiny", losses=losses)
+    m._build(5, [f"w{i}" for i in range(8)], 4, 2)
+    words = torch.randint(2, 10, (5, 2))
+    _, joint_loss = m.step_losses(Recipe(train_clips=1), words, torch.Generator().manual_seed(0),
+                                  {"mlm_masked": 0, "mlm_words": 0}, "cpu")
+    batch = {"clips": torch.randint(0, 255, (3, 1, 4, 3, 32, 32), dtype=torch.uint8), "label": torch.tensor([0, 3, 4])}
+    loss, n = joint_loss(_Stage(m.model, joint=True), batch)
+    loss.backward()
+    weight = lambda head: (head[-1] if isinstance(head, torch.nn.Sequential) else head).weight  # noqa: E731
+    assert weight(getattr(m.model, trained)).grad is not None
+    assert weight(getattr(m.model, untrained)).grad is None, f"{losses}-only must not train the {untrained}"
+
+
+def test_feature_sequences_dataset_and_rest_on_features(tmp_path, cache_dir):
+    """Precomputed region features (paper Appendix E: feature + 7-d box/frame vector) read by the
+    features dataset type and learned from by ResT with the precomputed backbone, through `run`."""
+    src_classes = ["bouncing circle", "bouncing star", "sliding circle", "sliding square", "spinning star",
+                   "spinning square", "shaking circle", "shaking star"]
+    tgt_classes = ["bouncing square", "sliding star", "spinning circle", "shaking square"]
+    make_fixture(tmp_path / "src", src_classes, 6, seed=0)
+    make_fixture(tmp_path / "tgt", tgt_classes, 4, seed=1)
+    meta = read_meta(tmp_path / "src")
+    assert meta["box_dims"] == 7 and backbone_name(meta) == "precomputed:24x3"
+    vs = feature_dataset("features-src", tmp_path / "src")
+    assert vs.classes == sorted(src_classes) and len(vs) == 48
+    item = ClipDataset(vs, frames=4, stride=2, crop=32, n_clips=2)[0]   # crop: pixels only
+    assert item["clips"].shape == (2, 4 * 3, 24) and item["clips"].dtype == torch.float32
+    box = item["clips"][0, :, -7:]
+    assert torch.all((box[:, :4] >= 0) & (box[:, :4] <= 1)) and torch.allclose(box[:, 4], box[:, 2] - box[:, 0])
+
+    protocol = tmp_path / "features.toml"
+    protocol.write_text(f'''include = "{ROOT / 'tests/protocols/tiny.toml'}"
+[source]
+dataset = "features-src"
+remove_overlap_with = []
+[target]
+dataset = "features-tgt"
+n_splits = 2
+[recipe]
+stride = 2
+warmup_epochs = 1
+joint_epochs = 2
+''')
+    run_here("run", "rest_tiny", "-p", protocol, "--set", f"method.backbone={backbone_name(meta)}",
+             "--data-root", f"features-src={tmp_path / 'src'}", "--data-root", f"features-tgt={tmp_path / 'tgt'}",
+             "--cache-dir", cache_dir, "--results-dir", tmp_path / "results")
+    [path] = (tmp_path / "results").glob("*/*.json")
+    res = json.loads(path.read_text())
+    assert res["method"]["config"]["backbone"] == "precomputed:24x3"
+    assert res["data"]["target"]["n_evaluated"] == 16 and res["cost"]["measured"]
+    assert res["aggregate"]["top1"]["mean"] > res["aggregate"]["chance_top1"], "the fixture's words transfer"
+
+
+def test_sentence_embedding_is_offline_and_ranks_related_labels():
+    from zsarbench.text.embeddings import load_embedding
+
+    emb = load_embedding("minilm-l6-v2", "/nonexistent")   # weights from the installed package only
+    v = emb.class_vectors([["play", "guitar"], ["play", "violin"], ["ride", "horse"]])
+    assert v.shape == (3, 384) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    assert v[0] @ v[1] > v[0] @ v[2]
+    assert emb.oov(["qwxz"]) == []
+
+
+def test_example_plugin_package_is_listed_and_runs_end_to_end(tmp_path, cache_dir):
+    """tests/example_plugin laid out in a site folder as an installer lays out its wheel: the package
+    and a dist-info whose entry_points.txt comes from the plugin's own pyproject.toml."""
+    plugin = ROOT / "tests/example_plugin"
+    project = tomllib.loads((plugin / "pyproject.toml").read_text())["project"]
+    site = tmp_path / "site"
+    shutil.copytree(plugin / "zsar_example_plugin", site / "zsar_example_plugin")
+    info = site / f"zsar_example_plugin-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) for group, eps in project["entry-points"].items()))
+    env = {"PYTHONPATH": str(site)}
+    r = run_cli("ls", "methods", env=env)
+    assert r.returncode == 0 and "framemean_tiny" in r.stdout and "zsar_example_plugin:framemean_tiny" in r.stdout
+    r = run_cli("run", "framemean_tiny", *TINY, "--cache-dir", str(cache_dir), "--results-dir", str(tmp_path / "res"),
+                env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    [path] = (tmp_path / "res").glob("tiny/*.json")
+    res = json.loads(path.read_text())
+    assert res["method"]["origin"] == "zsar_example_plugin:framemean_tiny" and res["transfer"]["variant"] == "all"
+    assert len(res["splits"]) == 2 and res["training"]["train"]["steps"] == 2

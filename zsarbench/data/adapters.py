@@ -1,0 +1,255 @@
+"""Adapters for the official layouts of the real datasets: each turns a root into a VideoSet.
+
+  ucf101       <root>[/UCF-101]/<class>/*.avi; classInd.txt and train/testlistNN.txt in <root>,
+               <root>/ucfTrainTestlist or a sibling ucfTrainTestlist folder (optional)
+  hmdb51       <root>/<class>/*.avi; testTrainMulti_7030_splits/<class>_test_splitN.txt (optional)
+  kinetics*    the official CSV files (label, youtube_id, time_start, time_end, split) in <root> or
+               <root>/annotations; videos anywhere under <root>, in folders per class or flat, as
+               <youtube_id>_<start:06d>_<end:06d>.<ext> (trimmed) or <youtube_id>.<ext> (untrimmed:
+               the clip is read inside [time_start, time_end])
+  activitynet  the official JSON (taxonomy, database of videos with annotated segments and subset)
+               in <root> or <root>/annotations; videos v_<id>.<ext> or <id>.<ext> anywhere under
+               <root>; every annotated segment is one sample
+  any name     a .csv manifest (path, label, optional start, end seconds, subset) or a folder per class
+  any name     a .txt file with one class name per line: classes only, no videos (labels, overlap)
+
+Classes are in code-point order, as E2E's np.unique gave them, so split s draws E2E's classes.
+Annotated videos that are not on disk are counted and listed (VideoSet.missing), never fatal.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .datasets import ANNOTATION_DIRS, VIDEO_EXTS, VideoSet, folder_per_class
+
+# dataset name -> naming rules of text/labels.py
+KINDS = {"ucf101": "ucf101", "hmdb51": "hmdb51", "kinetics400": "kinetics", "kinetics600": "kinetics",
+         "kinetics700": "kinetics", "activitynet": "activitynet"}
+
+
+def load_dataset(name: str, root: Path) -> VideoSet:
+    """The VideoSet of dataset `name` at `root` (all official subsets; see VideoSet.select_subsets)."""
+    root = Path(root).expanduser()
+    kind = KINDS.get(name, "folder")
+    if not root.exists():
+        raise UserError(f"dataset '{name}': {root} does not exist; point --data-root {name}=PATH at it")
+    if root.is_file():
+        if root.suffix == ".txt":
+            return class_list(name, root, kind)
+        if root.suffix == ".csv":
+            return manifest(name, root, kind)
+        if root.suffix == ".json" and kind == "activitynet":
+            return activitynet(name, root)
+        raise UserError(f"dataset '{name}': {root} is a file; expected a folder, a .csv manifest "
+                        "(path,label[,start,end]) or a .txt class list")
+    adapter = {"ucf101": ucf101, "hmdb51": hmdb51, "kinetics": kinetics, "activitynet": activitynet}.get(kind)
+    return adapter(name, root) if adapter else folder_per_class(name, root)
+
+
+def index_videos(root: Path) -> dict[str, str]:
+    """File stem -> path of every video under root, at any depth (first in sorted order wins)."""
+    found: dict[str, str] = {}
+    for dirpath, dirnames, files in os.walk(root, followlinks=True):
+        dirnames.sort()
+        for f in sorted(files):
+            stem, ext = os.path.splitext(f)
+            if ext.lower() in VIDEO_EXTS:
+                found.setdefault(stem, os.path.join(dirpath, f))
+    return found
+
+
+def _videoset(name, root, kind, classes, rows, subsets=None, missing=(), notes=()) -> VideoSet:
+    """rows: (path, class name, start, end, subset or None); starts/ends None for whole files."""
+    index = {c: i for i, c in enumerate(classes)}
+    starts = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
+    ends = np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=np.float64)
+    masks = {s: np.array([r[4] == s for r in rows], dtype=bool)
+             for s in sorted({r[4] for r in rows} - {None})}
+    masks.update(subsets or {})
+    windowed = bool(rows) and not np.isnan(starts).all()
+    return VideoSet(name, Path(root), list(classes), [r[0] for r in rows],
+                    np.array([index[r[1]] for r in rows], dtype=np.int64), kind,
+                    starts=starts if windowed else None, ends=ends if windowed else None,
+                    subsets=masks, missing=list(missing), notes=list(notes))
+
+
+def _videos_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}") from None
+
+
+# ----------------------------------------------------------------------------- folder layouts
+
+def ucf101(name: str, root: Path) -> VideoSet:
+    videos = root / "UCF-101" if (root / "UCF-101").is_dir() else root
+    lists = next((d for d in (root, root / "ucfTrainTestlist", videos.parent / "ucfTrainTestlist")
+                  if (d / "classInd.txt").is_file()), None)
+    folders = {p.name.lower(): p for p in videos.iterdir() if p.is_dir() and p.name not in ANNOTATION_DIRS}
+    notes = []
+    if lists is None:
+        classes = sorted(p.name for p in folders.values())
+        notes.append(f"no classInd.txt in {root} or ucfTrainTestlist/: classes are the folder names")
+    else:
+        classes = []
+        for ln in _read_lines(lists / "classInd.txt"):
+            parts = ln.split()
+            if len(parts) != 2 or not parts[0].isdigit():
+                raise UserError(f"{lists / 'classInd.txt'}: expected '<number> <ClassName>' lines, got '{ln}'")
+            classes.append(parts[1])
+        classes = sorted(classes)
+        extra = sorted(folders[k].name for k in set(folders) - {c.lower() for c in classes})
+        if extra:
+            notes.append(f"folders not in classInd.txt, ignored: {', '.join(extra[:10])}")
+    if not classes:
+        raise UserError(f"dataset '{name}': no class folders in {videos} and no classInd.txt; "
+                        "expected the official UCF-101/<class>/v_<class>_gNN_cNN.avi layout")
+    rows = []
+    for c in classes:  # folder names match classInd case-insensitively (HandstandPushups, HandStandPushups)
+        folder = folders.get(c.lower())
+        rows += [(str(p), c, None, None, None) for p in (_videos_in(folder) if folder else [])]
+    subsets = {}
+    for f in sorted(lists.glob("*list0[0-9].txt")) if lists else []:  # trainlist01.txt, testlist01.txt ...
+        listed = {Path(ln.split()[0]).name for ln in _read_lines(f)}
+        subsets[f.stem] = np.array([Path(r[0]).name in listed for r in rows], dtype=bool)
+        if len(listed) > subsets[f.stem].sum():
+            notes.append(f"{f.name}: {len(listed) - subsets[f.stem].sum()} listed videos not on disk")
+    return _videoset(name, videos, "ucf101", classes, rows, subsets, notes=notes)
+
+
+def hmdb51(name: str, root: Path) -> VideoSet:
+    """One folder per class; the official split files (testTrainMulti_7030_splits) where present."""
+    vs = folder_per_class(name, root, "hmdb51")
+    split_dir = root / "testTrainMulti_7030_splits"
+    if split_dir.is_dir():  # "<video> <0|1|2>": 1 training, 2 testing, 0 unused
+        names = [Path(p).name for p in vs.paths]
+        for n in (1, 2, 3):
+            tags = {}
+            for f in split_dir.glob(f"*_test_split{n}.txt"):
+                tags.update(ln.split()[:2] for ln in _read_lines(f) if len(ln.split()) >= 2)
+            if tags:
+                vs.subsets[f"train{n}"] = np.array([tags.get(v) == "1" for v in names], dtype=bool)
+                vs.subsets[f"test{n}"] = np.array([tags.get(v) == "2" for v in names], dtype=bool)
+    return vs
+
+
+# ----------------------------------------------------------------------------- annotation files
+
+def _annotation_files(root: Path, suffix: str) -> list[Path]:
+    return sorted([*root.glob(f"*{suffix}"), *(root / "annotations").glob(f"*{suffix}")])
+
+
+def kinetics(name: str, root: Path) -> VideoSet:
+    entries, notes = [], []
+    for f in _annotation_files(root, ".csv"):
+        with open(f, newline="") as fh:
+            reader = csv.DictReader(fh)
+            cols = set(reader.fieldnames or ())
+            if not {"youtube_id", "time_start", "time_end"} <= cols:
+                continue
+            if "label" not in cols:
+                notes.append(f"{f.name}: no labels (the unlabelled test set), skipped")
+                continue
+            try:
+                for r in reader:
+                    entries.append((r["label"], r["youtube_id"], int(float(r["time_start"])),
+                                    int(float(r["time_end"])), r.get("split") or f.stem))
+            except (ValueError, TypeError) as e:
+                raise UserError(f"{f}: line {reader.line_num} does not parse ({e})") from None
+    if not entries:
+        raise UserError(f"dataset '{name}': no Kinetics annotation CSV (label,youtube_id,time_start,"
+                        f"time_end,split) in {root} or {root / 'annotations'}")
+    found = index_videos(root)
+    rows, missing = [], []
+    for label, yid, t0, t1, split in entries:
+        clip = f"{yid}_{t0:06d}_{t1:06d}"
+        if clip in found:
+            rows.append((found[clip], label, None, None, split))
+        elif yid in found:  # the full YouTube video: read inside the annotated 10 s
+            rows.append((found[yid], label, float(t0), float(t1), split))
+        else:
+            missing.append(clip)
+    return _videoset(name, root, "kinetics", sorted({e[0] for e in entries}), rows, missing=missing,
+                     notes=notes)
+
+
+def activitynet(name: str, root: Path) -> VideoSet:
+    files = [root] if root.is_file() else _annotation_files(root, ".json")
+    root = root.parent if root.is_file() else root
+    data = None
+    for f in files:
+        try:
+            d = json.loads(f.read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"{f}: not a readable JSON file ({e})") from None
+        if isinstance(d, dict) and {"taxonomy", "database"} <= set(d):
+            data = d
+            break
+    if data is None:
+        raise UserError(f"dataset '{name}': no ActivityNet annotation JSON (with 'taxonomy' and "
+                        f"'database', e.g. activity_net.v1-3.min.json) in {root} or {root / 'annotations'}")
+    try:  # the classes are the taxonomy's leaves: nodes nobody names as parent
+        parents = {n["parentId"] for n in data["taxonomy"]}
+        classes = sorted({n["nodeName"] for n in data["taxonomy"] if n["nodeId"] not in parents})
+        videos = {vid: (v["subset"], v.get("annotations", [])) for vid, v in data["database"].items()}
+    except (KeyError, TypeError) as e:
+        raise UserError(f"dataset '{name}': the annotation JSON lacks field {e}") from None
+    known = set(classes)
+    found = index_videos(root)
+    rows, missing, unknown = [], [], set()
+    for vid, (subset, annotations) in videos.items():
+        segments = [a for a in annotations if a.get("label") in known]
+        unknown |= {a.get("label") for a in annotations if a.get("label") not in known}
+        path = found.get(f"v_{vid}") or found.get(vid)
+        if segments and path is None:
+            missing.append(f"v_{vid}")
+        for a in segments if path else []:
+            rows.append((path, a["label"], float(a["segment"][0]), float(a["segment"][1]), subset))
+    if unknown:
+        raise UserError(f"dataset '{name}': annotated labels not in the taxonomy: {', '.join(sorted(map(str, unknown))[:5])}")
+    return _videoset(name, root, "activitynet", classes, rows, missing=missing)
+
+
+def manifest(name: str, path: Path, kind: str = "folder") -> VideoSet:
+    """A CSV with columns path, label and optionally start, end (seconds) and subset.
+    Relative paths are relative to the CSV's folder."""
+    rows, missing, labels = [], [], set()
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not {"path", "label"} <= set(reader.fieldnames or ()):
+            raise UserError(f"{path}: a manifest needs a header with columns path,label "
+                            "(optional: start,end,subset); Kinetics roots are the folder of the official CSVs")
+        try:
+            for r in reader:
+                p = Path(r["path"]).expanduser()
+                p = p if p.is_absolute() else path.parent / p
+                t0, t1 = (float(r[k]) if r.get(k) not in (None, "") else None for k in ("start", "end"))
+                if (t0 is None) != (t1 is None):
+                    raise ValueError("give both start and end, or neither")
+                labels.add(r["label"])
+                if p.is_file():
+                    rows.append((str(p), r["label"], t0, t1, r.get("subset") or None))
+                else:
+                    missing.append(str(p))
+        except (ValueError, TypeError) as e:
+            raise UserError(f"{path}: line {reader.line_num} does not parse ({e})") from None
+    return _videoset(name, path.parent, kind, sorted(labels), rows, missing=missing)
+
+
+def class_list(name: str, path: Path, kind: str = "folder") -> VideoSet:
+    """Class names only (one per line), no videos: enough for `labels` and `overlap`."""
+    classes = sorted(set(_read_lines(path)))
+    return _videoset(name, path.parent, kind, classes, [], notes=[f"{path} lists classes only, no videos"])
+

@@ -1,0 +1,60 @@
+"""`zsarbench data check`: what a dataset root holds, before any training touches it."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .datasets import VideoSet
+from .video import CorruptVideo, frame_window, open_video, read_frames
+
+
+def probe_video(item: tuple[str, tuple[float, float] | None]) -> str | None:
+    """None if the video opens and its middle frame (of the window) decodes, else the reason."""
+    path, window = item
+    try:
+        vr = open_video(path)
+        lo, hi = frame_window(vr, window)
+        read_frames(vr, np.array([(lo + hi - 1) // 2]))
+        return None
+    except CorruptVideo as e:
+        return str(e)[:200]
+
+
+def check_dataset(vs: VideoSet, probe: int | None = None, seed: int = 0, progress=None) -> dict:
+    """Classes, videos per class, classes without videos, annotated videos missing on disk, and
+    the unreadable files among all videos (or a seeded sample of `probe` of them)."""
+    counts = np.bincount(vs.labels, minlength=len(vs.classes))
+    unique = sorted({(p, vs.window(i)) for i, p in enumerate(vs.paths)})
+    if probe is not None and probe < len(unique):
+        pick = np.random.default_rng(seed).choice(len(unique), probe, replace=False)
+        unique = [unique[i] for i in sorted(pick)]
+    unreadable = []
+    task = progress.add_task("opening videos", total=len(unique)) if progress and unique else None
+    workers = max(1, min(len(os.sched_getaffinity(0)), 16))
+    if workers > 1 and len(unique) > 50:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            results = pool.imap(probe_video, unique, chunksize=8)
+            for item, why in zip(unique, results):
+                unreadable += [{"path": item[0], "error": why}] if why else []
+                if progress:
+                    progress.advance(task)
+    else:
+        for item in unique:
+            why = probe_video(item)
+            unreadable += [{"path": item[0], "error": why}] if why else []
+            if progress:
+                progress.advance(task)
+    return {
+        "dataset": vs.name, "root": str(vs.root), "kind": vs.kind,
+        "n_classes": len(vs.classes), "n_videos": len(vs),
+        "n_files": len({p for p in vs.paths}), "segments": vs.starts is not None,
+        "videos_per_class": dict(zip(vs.classes, counts.tolist())),
+        "classes_without_videos": [c for c, n in zip(vs.classes, counts) if n == 0],
+        "subsets": {k: int(m.sum()) for k, m in vs.subsets.items()},
+        "missing_videos": vs.missing, "probed": len(unique), "unreadable": unreadable,
+        "notes": vs.notes,
+    }

@@ -1,0 +1,147 @@
+"""Precomputed feature sequences as a dataset (paper Tables 6 and 9): ResT over features from another
+network instead of pixels, with the backbone `precomputed:D` (models/backbones.py).
+
+On-disk format (docs/features.md), one folder per dataset:
+
+    ROOT/meta.json                {"format": "zsarbench-features", "version": 1, "dim": D,
+                                   "tokens_per_step": R, "box_dims": 0 or 7, "naming": "folder",
+                                   "description": "..."}
+    ROOT/<class name>/<video>.npy float32 (S, R, D): S time steps (frames or clips, in time order),
+                                   R tokens per step, D values per token
+
+- Frame or clip features (e.g. a pretrained 3D network's clip features): R = 1.
+- Object-region features (paper Appendix E): R regions per frame, each row the region's feature
+  followed by the 7-d vector s = (x1, y1, x2, y2, w, h, t): corners, width and height normalised by
+  the frame size, t the frame index normalised by the video length. Frames with fewer regions are
+  padded with zero rows (R is fixed per dataset); box_dims = 7 says the vector is there.
+- `naming` picks the class name -> words rules (text/labels.py): folder, synth, ucf101, hmdb51, ...
+
+A protocol names such a dataset `features-<anything>` and its root is found like any other dataset's
+(--data-root features-x=PATH, $ZSARBENCH_DATA_FEATURES_X, datasets.toml). A clip is `frames` steps
+with the recipe's stride (the same sampling as video frames), flattened to frames x R tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .video import CorruptVideo, sample_clips
+
+FORMAT, VERSION, SUFFIX = "zsarbench-features", 1, ".npy"
+BOX_DIMS = 7
+
+
+def read_meta(root: Path) -> dict:
+    path = Path(root) / "meta.json"
+    if not path.is_file():
+        raise UserError(f"feature dataset {root}: no meta.json (docs/features.md describes the format)")
+    meta = json.loads(path.read_text())
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise UserError(f"{path}: not a {FORMAT} v{VERSION} file (format {meta.get('format')!r}, "
+                        f"version {meta.get('version')!r})")
+    for key in ("dim", "tokens_per_step"):
+        if not isinstance(meta.get(key), int) or meta[key] < 1:
+            raise UserError(f"{path}: '{key}' must be a positive integer")
+    return meta
+
+
+def feature_dataset(name: str, root: Path):
+    """ROOT/<class>/<video>.npy -> a VideoSet whose paths are the .npy files."""
+    from .datasets import VideoSet
+
+    root = Path(root)
+    meta = read_meta(root)
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    paths, labels = [], []
+    for c, cname in enumerate(classes):
+        files = sorted(p for p in (root / cname).iterdir() if p.suffix == SUFFIX)
+        paths += [str(p) for p in files]
+        labels += [c] * len(files)
+    if not paths:
+        raise UserError(f"feature dataset '{name}': no {SUFFIX} files under {root}/<class>/")
+    vs = VideoSet(name, root, classes, paths, np.array(labels, dtype=np.int64), meta.get("naming", "folder"))
+    vs.notes.append(f"precomputed features: dim {meta['dim']}, {meta['tokens_per_step']} token(s) per step; "
+                    f"train with --set method.backbone={backbone_name(meta)}")
+    return vs
+
+
+def backbone_name(meta: dict) -> str:
+    """The ResT backbone that takes this dataset's tokens (models/backbones.py)."""
+    r = meta["tokens_per_step"]
+    return f"precomputed:{meta['dim']}" + (f"x{r}" if r > 1 else "")
+
+
+def is_feature_file(path: str) -> bool:
+    return path.endswith(SUFFIX)
+
+
+def read_feature_clips(path: str, frames: int, stride: int, n_clips: int = 1,
+                       rng: np.random.Generator | None = None) -> np.ndarray:
+    """(n_clips, frames * R, D) float32 tokens, steps sampled like video frames (video.sample_clips)."""
+    try:
+        seq = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as e:
+        raise CorruptVideo(f"{path}: {str(e).splitlines()[0][:200]}") from None
+    if seq.ndim != 3 or seq.shape[0] == 0:
+        raise CorruptVideo(f"{path}: expected a (steps, tokens, dim) array, got shape {seq.shape}")
+    idx = sample_clips(seq.shape[0], frames, stride, n_clips, rng)
+    out = np.asarray(seq[idx.reshape(-1)], dtype=np.float32)
+    return out.reshape(n_clips, frames * seq.shape[1], seq.shape[2])
+
+
+def write_feature_set(root: Path, items, dim: int, tokens_per_step: int = 1, box_dims: int = 0,
+                      naming: str = "folder", description: str = "") -> Path:
+    """Write a dataset in this format: items = (class name, video name, (S, R, D) array)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for cname, vname, arr in items:
+        arr = np.asarray(arr, dtype=np.float32)
+        if arr.ndim != 3 or arr.shape[1:] != (tokens_per_step, dim):
+            raise ValueError(f"{cname}/{vname}: shape {arr.shape}, expected (S, {tokens_per_step}, {dim})")
+        (root / cname).mkdir(exist_ok=True)
+        np.save(root / cname / f"{vname}{SUFFIX}", arr)
+    (root / "meta.json").write_text(json.dumps(
+        {"format": FORMAT, "version": VERSION, "dim": dim, "tokens_per_step": tokens_per_step,
+         "box_dims": box_dims, "naming": naming, "description": description}, indent=1))
+    return root
+
+
+def box_vector(box: np.ndarray, frame: int, n_frames: int, size: float) -> np.ndarray:
+    """Appendix E's 7-d vector of a box (x1, y1, x2, y2) in pixels of a size x size frame."""
+    x1, y1, x2, y2 = np.asarray(box, dtype=np.float64) / size
+    return np.array([x1, y1, x2, y2, x2 - x1, y2 - y1, frame / max(n_frames - 1, 1)], np.float32)
+
+
+def make_fixture(root: Path, classes: list[str], videos_per_class: int, seed: int = 0, dim: int = 24,
+                 regions: int = 3, steps: int = 8, naming: str = "synth") -> Path:
+    """A small generated region-feature dataset for tests: each word of a class name has a fixed
+    random code (shared across datasets through `word_codes`), a region's feature is one word's
+    code (seeded by the word) plus noise, boxes drift over time. Unseen classes share words with
+    seen ones, so a model trained on one fixture can transfer to another."""
+    rng = np.random.default_rng(seed)
+    feat_dim = dim - BOX_DIMS
+    items = []
+    for cname in classes:
+        words = cname.split()
+        codes = {w: np.random.default_rng(_stable_seed(w)).normal(size=feat_dim) for w in words}
+        for v in range(videos_per_class):
+            arr = np.zeros((steps, regions, dim), np.float32)
+            start = rng.uniform(0, 24, size=(regions, 2))
+            vel = rng.normal(0, 1.5, size=(regions, 2))
+            for t in range(steps):
+                for r in range(regions):
+                    w = words[(r + t) % len(words)]
+                    arr[t, r, :feat_dim] = codes[w] + rng.normal(0, 0.5, feat_dim)
+                    x, y = np.clip(start[r] + vel[r] * t, 0, 24)
+                    arr[t, r, feat_dim:] = box_vector([x, y, x + 8, y + 8], t, steps, 32)
+            items.append((cname, f"v{v:03d}", arr))
+    return write_feature_set(root, items, dim, regions, BOX_DIMS, naming, "generated test fixture")
+
+
+def _stable_seed(word: str) -> int:
+    return int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "little")

@@ -1,0 +1,162 @@
+"""A pre-decoded frame cache: every video decoded once (decord), kept as uint8 in memory-mapped shards.
+
+Training then slices clips out of the page cache instead of opening and decoding an mp4 per
+clip. Clips are the same as decord gives (the cache holds the frames of each video's annotated
+window, decoded at the recipe's `resize`), so a run with and without the cache sees identical
+pixels; the tests check that.
+
+Layout of <cache_dir>/frames/<key>/ (written to <key>.part/ and renamed when complete):
+  shard-000.u8 ...   raw uint8 frames, videos back to back
+  index.npz          per video: path, shard, byte offset, frames, height, width (frames 0: unreadable)
+  meta.json          what was decoded and how long it took
+The key hashes the video paths, their sizes and modification times, windows and `resize`, so a
+changed file or setting can never be served stale frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .video import CorruptVideo, frame_window, open_video
+
+SHARD_BYTES = 4 << 30
+
+
+def slot_key(path: str, window) -> str:
+    """One cache slot per (file, window): an untrimmed video may hold several annotated segments."""
+    return path if window is None else f"{path}@{window[0]:.3f}-{window[1]:.3f}"
+
+
+def cache_key(videos, resize: int | None) -> str:
+    h = hashlib.sha256(f"v1 resize={resize or 0}\n".encode())
+    for i, p in enumerate(videos.paths):
+        try:
+            st = os.stat(p)
+            stamp = f"{st.st_size} {st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        h.update(f"{p} {stamp} {videos.window(i)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _decode(args):
+    key, path, window, resize = args
+    try:
+        vr = open_video(path, resize)
+        lo, hi = frame_window(vr, window)
+        frames = vr.get_batch(list(range(lo, hi))).asnumpy()
+        if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+            raise CorruptVideo(f"{path}: decoded frames have shape {frames.shape}")
+        return key, np.ascontiguousarray(frames, dtype=np.uint8), ""
+    except CorruptVideo as e:
+        return key, None, str(e)
+    except Exception as e:  # decord raises its own errors for truncated streams
+        return key, None, f"{path}: {str(e).splitlines()[0][:200]}"
+
+
+class FrameCache:
+    """Read side: frames(slot_key(path, window)) -> (n, H, W, 3) uint8 view, or None when unreadable."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        z = np.load(self.root / "index.npz", allow_pickle=False)
+        self.slot = {str(p): i for i, p in enumerate(z["path"])}
+        self.shard, self.offset = z["shard"], z["offset"]
+        self.n, self.h, self.w = z["frames"], z["height"], z["width"]
+        self.meta = json.loads((self.root / "meta.json").read_text())
+        self._maps: dict[int, np.memmap] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.slot
+
+    def frames(self, key: str) -> np.ndarray | None:
+        i = self.slot.get(key)
+        if i is None or self.n[i] == 0:
+            return None
+        s = int(self.shard[i])
+        if s not in self._maps:  # opened lazily: each loader worker maps the shards itself
+            self._maps[s] = np.memmap(self.root / f"shard-{s:03d}.u8", dtype=np.uint8, mode="r")
+        size = int(self.n[i]) * int(self.h[i]) * int(self.w[i]) * 3
+        flat = self._maps[s][int(self.offset[i]):int(self.offset[i]) + size]
+        return flat.reshape(int(self.n[i]), int(self.h[i]), int(self.w[i]), 3)
+
+    def __getstate__(self):  # memmaps are not sent to loader workers; they reopen them
+        return {**self.__dict__, "_maps": {}}
+
+    @property
+    def unreadable(self) -> list[str]:
+        return [p for p, i in self.slot.items() if self.n[i] == 0]
+
+
+def build_frame_cache(videos, cache_dir: Path, resize: int | None = None, workers: int | None = None,
+                      progress=None, desc: str = "") -> FrameCache:
+    """Decode every video of `videos` once into the cache (or open the complete copy already there)."""
+    root = Path(cache_dir) / "frames" / cache_key(videos, resize)
+    if (root / "meta.json").exists():
+        return FrameCache(root)
+    part = root.with_name(root.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)   # an interrupted build is redone, never trusted
+    part.mkdir(parents=True)
+    t0 = time.time()
+    jobs = list(dict.fromkeys((slot_key(p, videos.window(i)), p, videos.window(i), resize)
+                              for i, p in enumerate(videos.paths)))
+    fields = {k: np.zeros(len(jobs), np.int64) for k in ("shard", "offset", "frames", "height", "width")}
+    slot = {job[0]: i for i, job in enumerate(jobs)}
+    errors: list[str] = []
+    task = progress.add_task(desc or f"decoding {videos.name} into the frame cache", total=len(jobs)) \
+        if progress else None
+    workers = workers or max(1, min(len(os.sched_getaffinity(0)), 8))
+    shard, written = 0, 0
+    out = open(part / "shard-000.u8", "wb")
+    try:
+        if workers > 1:
+            import multiprocessing as mp
+
+            pool = mp.get_context("fork").Pool(workers)
+            results = pool.imap(_decode, jobs, chunksize=8)   # in order: shards are deterministic
+        else:
+            pool, results = None, map(_decode, jobs)
+        for key, frames, err in results:
+            i = slot[key]
+            if frames is None:
+                errors.append(err)
+            else:
+                if written and written + frames.nbytes > SHARD_BYTES:
+                    out.close()
+                    shard, written = shard + 1, 0
+                    out = open(part / f"shard-{shard:03d}.u8", "wb")
+                out.write(frames.tobytes())
+                fields["shard"][i], fields["offset"][i] = shard, written
+                fields["frames"][i], fields["height"][i], fields["width"][i] = frames.shape[:3]
+                written += frames.nbytes
+            if progress:
+                progress.advance(task)
+        if pool:
+            pool.close()
+            pool.join()
+    finally:
+        out.close()
+    np.savez(part / "index.npz", path=np.array([job[0] for job in jobs], dtype=str), **fields)
+    meta = {"dataset": videos.name, "n_videos": len(jobs), "resize": resize or 0,
+            "bytes": int(sum(os.path.getsize(f) for f in part.glob("shard-*.u8"))),
+            "unreadable": errors, "seconds": round(time.time() - t0, 2)}
+    (part / "meta.json").write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(root, ignore_errors=True)
+    os.replace(part, root)
+    return FrameCache(root)
+
+
+def attach_frame_cache(videos, cache_dir: Path, resize: int | None = None, progress=None):
+    """`videos` with its frame cache built (or reused) and attached; ClipDataset reads from it."""
+    import dataclasses
+
+    cache = build_frame_cache(videos, cache_dir, resize, progress=progress,
+                              desc=f"frame cache: decoding {videos.name} ({len(videos)} videos)")
+    return dataclasses.replace(videos, frame_cache=cache)

@@ -1,0 +1,147 @@
+"""The one reader of results files for reports: results/**/*.json -> validated `Result`s.
+
+Only the kinds reports use are read ("zsar-run", "zsar-ablation"); other JSON under results/
+(`zsarbench overlap` and `data check` reports, results/tables, results/figures) is left alone.
+A malformed file, or one from a newer schema version, is a one-line UserError naming the file.
+Schema: docs/results.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+from ..results import SCHEMA_VERSION
+
+KINDS = ("zsar-run", "zsar-ablation")
+REQUIRED = {  # dotted keys every file of a kind must have (what the reports read)
+    "zsar-run": ("command", "method.name", "protocol.name", "protocol.target.dataset", "protocol.target.split",
+                 "overrides", "metric_scale", "splits", "aggregate.top1", "aggregate.top5"),
+    "zsar-ablation": ("command", "overrides", "metric_scale", "ablation"),
+}
+# an ablation file is one of two layouts: one protocol with `variants` (ablate constraints), or
+# `rows` scored on several `protocols` (the paper's ablation tables, ablate.ablate_table)
+ABLATION_LAYOUTS = (("variants", "method.name", "protocol.name"), ("rows", "protocols"))
+SKIP_DIRS = ("tables", "figures")
+
+
+@dataclass(frozen=True)
+class Result:
+    path: str          # relative to the results root, '/'-separated: the same on every clone
+    data: dict
+
+    @property
+    def kind(self) -> str:
+        return self.data["kind"]
+
+    @property
+    def method(self) -> str | None:
+        return (self.data.get("method") or {}).get("name")
+
+    @property
+    def protocols(self) -> list[str]:
+        return list(self.data["protocols"]) if "protocols" in self.data else [self.data["protocol"]["name"]]
+
+    @property
+    def protocol(self) -> str:
+        return self.protocols[0]
+
+    def rows(self, protocol: str) -> list[dict]:
+        """An ablation's rows scored on `protocol`, in file order, in one shape for both layouts:
+        key (identifies the row across files), label, cells (the paper's text columns), aggregate,
+        splits, cost, checkpoint (key of the model that produced it)."""
+        d = self.data
+        if "variants" in d:
+            return [{"key": v["variant"], "label": v.get("label", v["variant"]), "cells": {"space": v.get("space", "")},
+                     "aggregate": v["aggregate"], "splits": v.get("splits", []), "cost": d.get("cost") or {},
+                     "checkpoint": (d.get("checkpoint") or {}).get("key")}
+                    for v in d["variants"] if protocol == d["protocol"]["name"]]
+        out = []
+        for row in d["rows"]:
+            res = (row.get("results") or {}).get(protocol)
+            if res is not None:
+                key = json.dumps([row.get("cells"), row.get("method", {}).get("name"), row.get("variant"),
+                                  row.get("embedding"), row.get("recipe")], sort_keys=True)
+                out.append({"key": key, "label": " ".join(str(v) for v in row["cells"].values()),
+                            "cells": row["cells"], "aggregate": res["aggregate"], "splits": res.get("splits", []),
+                            "cost": row.get("cost") or {}, "checkpoint": (row.get("checkpoint") or {}).get("key")})
+        return out
+
+    @property
+    def ablation(self) -> str | None:
+        return self.data.get("ablation")
+
+    @property
+    def finished(self) -> str:
+        """Sort key: the UTC time the run finished (ISO text), then the path."""
+        return (self.data.get("provenance") or {}).get("finished") or ""
+
+    def overrides(self) -> dict:
+        """--set overrides as flat 'section.key' -> value, without the seed (runs that differ only in
+        their seed are repeats of one cell)."""
+        flat = _flatten(self.data.get("overrides") or {})
+        flat.pop("recipe.seed", None)
+        return flat
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _get(d: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            raise KeyError(dotted)
+        d = d[part]
+    return d
+
+
+def check(data, name: str) -> bool:
+    """True for a results file reports read, False for other JSON; UserError if it is broken."""
+    if not isinstance(data, dict):
+        return False
+    version = data.get("schema_version")
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise UserError(f"{name}: results schema version {version} is newer than this zsarbench reads "
+                        f"({SCHEMA_VERSION}); upgrade zsarbench")
+    if data.get("kind") not in KINDS:
+        return False
+    if version != SCHEMA_VERSION:
+        raise UserError(f"{name}: kind '{data['kind']}' needs schema_version {SCHEMA_VERSION}, found {version!r}")
+    layout = () if data["kind"] != "zsar-ablation" else ABLATION_LAYOUTS[0 if "variants" in data else 1]
+    for key in (*REQUIRED[data["kind"]], *layout):
+        try:
+            _get(data, key)
+        except KeyError:
+            raise UserError(f"{name}: malformed results file: no '{key}'") from None
+    return True
+
+
+def load_results(root: Path) -> list[Result]:
+    """Every run and ablation result under `root`, sorted by path."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"no results folder '{root}'")
+    out = []
+    for path in sorted(root.rglob("*.json")):
+        rel = path.relative_to(root).as_posix()
+        if rel.split("/")[0] in SKIP_DIRS or any(p.startswith(".") for p in rel.split("/")):
+            continue
+        text = path.read_text(errors="replace")
+        if not text.strip():  # reserved by a run still in progress (results.new_results_path)
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}: malformed JSON ({e})") from None
+        if check(data, str(path)):
+            out.append(Result(rel, data))
+    return out
