@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from conftest import run_here
 from zsarbench.ablate import CHEAP_METHOD, TABLES, accepted_options
 from zsarbench.protocol import load_protocol
@@ -23,6 +25,7 @@ def test_every_table_names_registered_methods_and_the_papers_rows():
     assert accepted_options("twostream_lstm18", CHEAP_METHOD) == {"dim": 128}
 
 
+@pytest.mark.slow  # trains and scores one model per embedding: minutes on 2 cores
 def test_ablate_embeddings_scores_s_and_v_space_per_embedding(tmp_path, cache_dir):
     """Table 5 on the tiny protocol: one model, each embedding in S space and in V space."""
     args = ["ablate", "embeddings", "-p", "tests/protocols/tiny.toml", "--profile", "protocol",
