@@ -147,9 +147,10 @@ class ClipDataset(torch.utils.data.Dataset):
                 return {"index": i, "path": path, "label": int(self.videos.labels[i]),
                         "clips": torch.from_numpy(clips)}
             cache = self.videos.frame_cache
-            if cache is not None and slot_key(path, window) in cache:
+            key = None if cache is None else slot_key(path, window)
+            if key is not None and key in cache:
                 # same frames decord would give (decoded at `resize`, inside the window), no decoding
-                frames = cache.frames(slot_key(path, window))
+                frames = cache.frames(key)
                 if frames is None:
                     raise CorruptVideo(path)
                 clips = frames[sample_clips(len(frames), self.frames, self.stride, self.n_clips, rng)]
