@@ -57,3 +57,26 @@ def test_words_see_the_video():
         a = model(torch.randn(1, 4, model.feat_dim), w)["mlm_logits"]
         b = model(torch.randn(1, 4, model.feat_dim), w)["mlm_logits"]
     assert not torch.allclose(a[:, 0], b[:, 0])
+
+
+def test_bert_init_draws_transformer_weights_at_std_002_and_leaves_the_frame_encoder_alone():
+    torch.manual_seed(0)
+    bert = ResT(5, 10, dim=64, depth=2, heads=4, max_frames=4, max_words=3)
+    torch.manual_seed(0)
+    plain = ResT(5, 10, dim=64, depth=2, heads=4, max_frames=4, max_words=3, init="torch")
+    layer = bert.encoder.layers[0]
+    for w in (layer.self_attn.in_proj_weight, layer.linear1.weight, bert.proj.weight, bert.cls_head[0].weight):
+        assert abs(float(w.std()) - 0.02) < 0.003 and abs(float(w.mean())) < 0.002
+    assert float(layer.linear1.bias.abs().max()) == 0.0
+    assert float(bert.word_emb.weight[PAD_ID].abs().max()) == 0.0
+    # PyTorch's defaults are wider (xavier / kaiming-uniform): what init="torch" keeps
+    assert float(plain.encoder.layers[0].linear1.weight.std()) > 0.05
+    for (n, a), (_, b) in zip(bert.frame_encoder.named_parameters(), plain.frame_encoder.named_parameters()):
+        assert torch.equal(a, b), n
+
+
+def test_unknown_init_is_rejected():
+    import pytest
+
+    with pytest.raises(ValueError, match="init must be one of bert, torch"):
+        ResT(5, 10, dim=32, depth=1, heads=4, init="xavier")

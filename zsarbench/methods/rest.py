@@ -11,12 +11,13 @@ from ..data.datasets import ClipDataset, VideoSet
 from ..engine import dist
 from ..engine.train import EpochBatches, Trainer, TrainState, autocast, clip_loader, n_workers, to_frames
 from ..models.backbones import clip_flops, sequence_features, to_channels_last
-from ..models.rest import ATTENTION, PAD_ID, ResT, mask_words
+from ..models.rest import ATTENTION, INIT, PAD_ID, ResT, mask_words
 from ..protocol import Recipe
 from ..registry import register_method
 from .base import Encoded, Method
 
-DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, depth=12, heads=12, mlp_ratio=4, dropout=0.1)
+DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, depth=12, heads=12, mlp_ratio=4, dropout=0.1,
+                init="bert")  # init: models/rest.py INIT
 # Ablation options (paper Table 3(b, c)), in config() (the checkpoint key) only when not at their
 # default, so checkpoints made before they existed stay valid:
 #   attention  "rest" (the paper's mask) | "cross" (every token attends to every token)
@@ -58,11 +59,13 @@ class ResTMethod(Method):
         if unknown:
             raise UserError(f"method '{name}': unknown option(s) {', '.join(sorted(unknown))}; "
                             f"options are {', '.join([*DEFAULTS, *ABLATION_DEFAULTS])}")
-        for key, allowed in (("attention", ATTENTION), ("losses", LOSSES)):
-            if config.get(key, ABLATION_DEFAULTS[key]) not in allowed:
+        for key, allowed in (("attention", ATTENTION), ("losses", LOSSES), ("init", INIT)):
+            if config.get(key, {**DEFAULTS, **ABLATION_DEFAULTS}[key]) not in allowed:
                 raise UserError(f"method '{name}': {key} must be one of {', '.join(allowed)}")
-        super().__init__(**{**DEFAULTS, **{k: v for k, v in config.items()
-                                           if k in DEFAULTS or v != ABLATION_DEFAULTS[k]}})
+        cfg = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS or v != ABLATION_DEFAULTS[k]}}
+        if cfg["init"] == "torch":  # every checkpoint made before `init` existed used PyTorch's init
+            del cfg["init"]
+        super().__init__(**cfg)
         self.name = name
         self.model: ResT | None = None
         self.vocab: list[str] = []
@@ -83,7 +86,8 @@ class ResTMethod(Method):
         c = self.cfg
         return ResT(n_classes, vocab_size, backbone=c["backbone"], dim=c["dim"], depth=c["depth"],
                     heads=c["heads"], mlp_ratio=c["mlp_ratio"], dropout=c["dropout"],
-                    max_frames=frames, max_words=max_words, attention=self.option("attention"))
+                    max_frames=frames, max_words=max_words, attention=self.option("attention"),
+                    init=c.get("init", "torch"))
 
     def forward_flops(self, frames: int, crop: int, n_classes: int) -> int:
         """FLOPs of encoding one test clip (F, projection, T, out norm and CLS head), counted on a

@@ -22,6 +22,12 @@ PAD_ID, MASK_ID = 0, 1  # special word ids; real words start at 2
 # "rest": the paper's mask (rest_attention_mask). "cross": every token attends to every token, the
 # cross-modal attention of paper Table 3(c) for both CLS and MLM.
 ATTENTION = ("rest", "cross")
+# "bert": every weight outside F drawn as in BERT (normal, std 0.02; zero biases), ResT's lineage;
+# the paper does not say. "torch": PyTorch's layer defaults (xavier attention, kaiming-uniform
+# linears), the initialisation before this option existed. Why BERT's (bench/seen_cv_probe.py, seen
+# classes only): from one warmed-up F, 60 joint steps keep the seen-class CV top-1 of x at 39.5-40.5%
+# with BERT's init but drop it to 31-34% with PyTorch's (40.6% for both before any joint step).
+INIT = ("bert", "torch")
 
 
 def rest_attention_mask(n_visual: int, n_words: int, device=None) -> torch.Tensor:
@@ -55,13 +61,31 @@ def mask_words(words: torch.Tensor, p: float, generator: torch.Generator | None 
     return inputs, targets
 
 
+def bert_init(module: nn.Module) -> None:
+    """BERT's initialisation of one module's own weights: normal with std 0.02 (as Hugging Face's BERT;
+    trunc_normal_'s default bounds are +-2 absolute, 100 std, so nothing is cut), zero biases."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.MultiheadAttention):
+        nn.init.trunc_normal_(module.in_proj_weight, std=0.02)
+        nn.init.zeros_(module.in_proj_bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.padding_idx is not None:
+            module.weight.data[module.padding_idx].zero_()
+
+
 class ResT(nn.Module):
     def __init__(self, num_classes: int, vocab_size: int, backbone: str = "resnet18",
                  dim: int = 768, depth: int = 12, heads: int = 12, mlp_ratio: int = 4,
-                 dropout: float = 0.1, max_frames: int = 32, max_words: int = 8, attention: str = "rest"):
+                 dropout: float = 0.1, max_frames: int = 32, max_words: int = 8, attention: str = "rest", init: str = "bert"):
         super().__init__()
         if attention not in ATTENTION:
             raise ValueError(f"attention must be one of {', '.join(ATTENTION)}, not '{attention}'")
+        if init not in INIT:
+            raise ValueError(f"init must be one of {', '.join(INIT)}, not '{init}'")
         self.attention = attention
         self.frame_encoder, feat_dim = frame_backbone(backbone)
         max_frames *= getattr(self.frame_encoder, "tokens_per_step", 1)  # region features: R tokens a frame
@@ -86,6 +110,10 @@ class ResT(nn.Module):
         self.warmup_head = nn.Linear(feat_dim * max_frames, num_classes)
         nn.init.trunc_normal_(self.pos_emb, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
+        if init == "bert":
+            for name, module in self.named_modules():
+                if not name.startswith(("frame_encoder", "warmup_")):
+                    bert_init(module)
 
     # -- building blocks -------------------------------------------------------------------
     def frame_features(self, video: torch.Tensor) -> torch.Tensor:
