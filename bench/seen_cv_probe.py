@@ -9,7 +9,7 @@ No target class is read. Figures in docs/method.md came from:
     python bench/seen_cv_probe.py --init torch --init bert --steps 0           # 30.6 / 39.2
     python bench/seen_cv_probe.py --init bert --steps 60 --lr 5e-5 --lr 1.5e-4 --lr 3e-4
 
-(default --set: the warm-up-3 recipe of results/synth-ucf-0-50/rest18-20261126T074926Z.json with
+(default --set: the warm-up-3 recipe of rest18-20261126T074926Z.json (results/ at revision 9cfb14f) with
 method.init=torch, whose checkpoint is reused when cached; ~6 min on 2 cores to train otherwise.)
 """
 

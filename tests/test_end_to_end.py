@@ -115,10 +115,10 @@ def test_run_gzsl_reports_seen_unseen_and_harmonic_mean(tmp_path, cache_dir):
 
 @pytest.mark.slow
 def test_main_job_beats_chance(tmp_path, cache_dir):
-    """The README's main job (ResT_18, synthetic UCF 0/50, 10 splits) clearly above chance.
+    """The README's main job (ResT_18, synthetic UCF 0/50, 10 splits) at least 3x chance.
 
-    The bound sits below the measured mean (see README) by several standard errors of the mean
-    over 10 splits; a broken model, transfer or evaluation lands at chance (10%)."""
+    Measured 42.0 +- 8.0% (README): the 3x bound (30%) sits ~4.8 standard errors of the mean over
+    10 splits below it; a broken model, transfer or evaluation lands at chance (10%)."""
     res_dir = tmp_path / "results"
     r = run_cli("run", "rest18", "-p", "synth-ucf-0-50", "--cache-dir", str(cache_dir),
                 "--results-dir", str(res_dir))
@@ -127,5 +127,5 @@ def test_main_job_beats_chance(tmp_path, cache_dir):
     res = json.loads(path.read_text())
     agg = res["aggregate"]
     assert agg["top1"]["n"] == 10
-    assert agg["top1"]["mean"] >= 1.5 * agg["chance_top1"], agg
+    assert agg["top1"]["mean"] >= 3 * agg["chance_top1"], agg
     assert res["training"]["warmup"]["epochs"] == load_protocol("synth-ucf-0-50").recipe.warmup_epochs
