@@ -31,8 +31,8 @@ from zsarbench.engine.train import EpochBatches, clip_loader, to_frames
 from zsarbench.methods.rest import _Stage, frame_features
 from zsarbench.models.rest import bert_init
 from zsarbench.protocol import load_protocol, parse_set
-from zsarbench.run import RunContext, prepare, words_and_vectors
-from zsarbench.text.embeddings import load_embedding
+from zsarbench.run import RunContext, prepare
+from zsarbench.text.labels import class_words
 from zsarbench.transfer.cv import cross_validate
 
 DEFAULT_SETS = ["recipe.frame_cache=true", "recipe.warmup_epochs=3", "recipe.joint_epochs=0.25",
@@ -72,8 +72,7 @@ def seen_cv(prep, model, videos, recipe, what: str = "x") -> dict:
 def joint_steps(prep, method, steps: int, lr: float, seed: int) -> list[float]:
     """`steps` joint-stage AdamW steps (F and T, L_cls + w L_mtl), cosine from lr, batch per recipe."""
     R, model = prep.protocol.recipe, method.model
-    emb = load_embedding(prep.protocol.embedding.name, str(default_cache_dir()))
-    words = method._word_ids(words_and_vectors(prep.seen, emb)[0])
+    words = method._word_ids([class_words(c, prep.seen.kind) for c in prep.seen.classes])
     stats = {k: torch.zeros((), dtype=torch.long) for k in ("mlm_masked", "mlm_words")}
     _, loss_fn = method.step_losses(R, words, torch.Generator().manual_seed(seed), stats, "cpu")
     params = [p for n, p in model.named_parameters() if not n.startswith("warmup_head")]
@@ -104,7 +103,6 @@ def main() -> None:
     ap.add_argument("--lr", type=float, action="append", default=None)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     overrides = parse_set(a.sets if a.sets is not None else DEFAULT_SETS)
     method_overrides = overrides.pop("method", {})
     protocol = load_protocol(a.protocol, overrides)
