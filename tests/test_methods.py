@@ -180,3 +180,40 @@ def test_example_plugin_package_is_listed_and_runs_end_to_end(tmp_path, cache_di
     res = json.loads(path.read_text())
     assert res["method"]["origin"] == "zsar_example_plugin:framemean_tiny" and res["transfer"]["variant"] == "all"
     assert len(res["splits"]) == 2 and res["training"]["train"]["steps"] == 2
+
+
+def test_pretrained_frame_encoder_frozen_or_trained_end_to_end(tmp_path, cache_dir):
+    """Table 6: ResT's F starts from the E2E baseline's R(2+1)D (trained on the same seen classes).
+    Frozen, F stays exactly that network (BatchNorm statistics included) and only the warm-up is
+    skipped; end-to-end, F moves on from it. The checkpoint key follows the pretrained file's content."""
+    from zsarbench.engine.checkpoint import load_checkpoint
+    from zsarbench.errors import UserError
+    from zsarbench.methods.rest import load_frame_encoder
+
+    run_here("run", "e2e_tiny", *TINY, "--cache-dir", cache_dir, "--results-dir", tmp_path / "e2e")
+    [path] = (tmp_path / "e2e").glob("tiny/*.json")
+    pre_path = json.loads(path.read_text())["checkpoint"]["path"]
+    pre = {k: v for k, v in load_checkpoint(pre_path)["method"]["model"].items() if k.startswith("frame_encoder.")}
+    keys = set()
+    for freeze in (True, False):
+        out = tmp_path / f"freeze-{freeze}"
+        run_here("run", "rest_tiny", *TINY, "--set", "method.backbone=r2plus1d_18", "--set", f"method.pretrained={pre_path}",
+                 "--set", f"method.freeze={str(freeze).lower()}", "--cache-dir", cache_dir, "--results-dir", out)
+        [path] = out.glob("tiny/*.json")
+        res = json.loads(path.read_text())
+        cfg, training = res["method"]["config"], res["training"]
+        assert cfg["pretrained"].startswith("sha256:") and cfg.get("freeze", False) == freeze
+        assert training["warmup"]["steps"] == (0 if freeze else 2) and training["joint"]["steps"] == 2
+        net = load_checkpoint(res["checkpoint"]["path"])["method"]["model"]
+        unchanged = all(torch.equal(net[k], v) for k, v in pre.items())
+        assert unchanged == freeze, "frozen: F is the pretrained network; end-to-end: F trains"
+        assert 0 <= res["aggregate"]["top1"]["mean"] <= 100
+        keys.add(res["checkpoint"]["key"])
+    assert len(keys) == 2
+    assert "pretrained" not in create_method("rest18").config() and "freeze" not in create_method("rest18").config()
+    with pytest.raises(UserError, match="not found"):
+        create_method("rest_tiny", pretrained=str(tmp_path / "missing.pt"))
+    m = create_method("rest_tiny")   # a ResNet-18 F cannot take R(2+1)D weights
+    m._build(5, [f"w{i}" for i in range(8)], 4, 2)
+    with pytest.raises(UserError, match="another frame encoder"):
+        load_frame_encoder(m.model, pre_path)

@@ -26,6 +26,22 @@ def checkpoint_key(method: str, method_config: dict, source: dict, recipe: dict)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+_DIGESTS: dict = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (first 16 hex digits), memoised per (path, size, mtime)."""
+    st = path.stat()
+    memo = (str(path), st.st_size, st.st_mtime_ns)
+    if memo not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        _DIGESTS[memo] = "sha256:" + h.hexdigest()[:16]
+    return _DIGESTS[memo]
+
+
 def checkpoint_dir(cache_dir: Path, method: str, key: str) -> Path:
     return Path(cache_dir) / "checkpoints" / f"{method}-{key}"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -9,6 +11,7 @@ import torch.nn.functional as F
 
 from ..data.datasets import ClipDataset, VideoSet
 from ..engine import dist
+from ..engine.checkpoint import file_digest
 from ..engine.train import EpochBatches, Trainer, TrainState, autocast, clip_loader, n_workers, to_frames
 from ..models.backbones import clip_flops, sequence_features, to_channels_last
 from ..models.rest import ATTENTION, INIT, PAD_ID, ResT, mask_words
@@ -22,8 +25,30 @@ DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, depth=12, heads=12, mlp
 # default, so checkpoints made before they existed stay valid:
 #   attention  "rest" (the paper's mask) | "cross" (every token attends to every token)
 #   losses     "cls+mlm" (L_cls + w L_mtl) | "cls" (CLS only) | "mlm" (MLM only)
-ABLATION_DEFAULTS = dict(attention="rest", losses="cls+mlm")
+#   pretrained a zsarbench checkpoint (model.pt) whose network has a frame encoder of the same backbone,
+#              e.g. the E2E baseline's R(2+1)D trained on the same seen classes: F starts from it (Table 6)
+#   freeze     true: F stays as it starts (fixed features, BatchNorm statistics included); there is no
+#              warm-up stage then, and the joint stage trains everything after F
+ABLATION_DEFAULTS = dict(attention="rest", losses="cls+mlm", pretrained="", freeze=False)
 LOSSES = ("cls+mlm", "cls", "mlm")
+
+
+def load_frame_encoder(model: ResT, path: Path) -> None:
+    """F's weights from another zsarbench checkpoint whose network keeps its visual encoder under
+    `frame_encoder.` (ResT, the E2E baseline, the two-stream models) with the same backbone."""
+    from ..engine.checkpoint import load_checkpoint
+    from ..errors import UserError
+
+    net = load_checkpoint(path).get("method", {}).get("model", {})
+    weights = {k.removeprefix("frame_encoder."): v for k, v in net.items() if k.startswith("frame_encoder.")}
+    if not weights:
+        raise UserError(f"pretrained checkpoint {path} holds no frame encoder; give the model.pt of a trained "
+                        "ResT, E2E or two-stream model")
+    try:
+        model.frame_encoder.load_state_dict(weights)
+    except RuntimeError as e:
+        raise UserError(f"pretrained checkpoint {path} has another frame encoder than this model's backbone "
+                        f"({str(e).splitlines()[0]}); set method.backbone to the one it was trained with") from None
 
 
 def frame_features(model: ResT, x: torch.Tensor) -> torch.Tensor:
@@ -35,11 +60,13 @@ class _Stage(nn.Module):
     """One training stage's forward as one module, so DDP sees a single forward per step: the
     warm-up (F and the warm-up head) or the joint pass (F + T with the CLS and MLM heads)."""
 
-    def __init__(self, model: ResT, joint: bool):
+    def __init__(self, model: ResT, joint: bool, frozen_f: bool = False):
         super().__init__()
-        self.model, self.joint = model, joint
+        self.model, self.joint, self.frozen_f = model, joint, frozen_f
 
     def forward(self, frames: torch.Tensor, words: torch.Tensor | None = None):
+        if self.frozen_f:  # fixed features: BatchNorm uses its stored statistics, dropout is off
+            self.model.frame_encoder.eval()
         feats = frame_features(self.model, frames)
         return self.model(feats, words) if self.joint else self.model.warmup_logits(feats)
 
@@ -65,6 +92,13 @@ class ResTMethod(Method):
         cfg = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS or v != ABLATION_DEFAULTS[k]}}
         if cfg["init"] == "torch":  # every checkpoint made before `init` existed used PyTorch's init
             del cfg["init"]
+        if not isinstance(cfg.get("freeze", False), bool):
+            raise UserError(f"method '{name}': freeze must be true or false")
+        if cfg.get("pretrained"):
+            cfg["pretrained"] = str(Path(cfg["pretrained"]).expanduser().resolve())
+            if not Path(cfg["pretrained"]).is_file():
+                raise UserError(f"method '{name}': pretrained checkpoint {cfg['pretrained']} not found; give the "
+                                "model.pt of a trained zsarbench model (CACHE/checkpoints/METHOD-KEY/model.pt)")
         super().__init__(**cfg)
         self.name = name
         self.model: ResT | None = None
@@ -80,6 +114,13 @@ class ResTMethod(Method):
 
     def option(self, key: str):
         return self.cfg.get(key, ABLATION_DEFAULTS.get(key))
+
+    def config(self) -> dict:
+        """The checkpoint key's view: a pretrained F counts by its file's content, not its path."""
+        cfg = dict(self.cfg)
+        if cfg.get("pretrained"):
+            cfg["pretrained"] = file_digest(Path(cfg["pretrained"]))
+        return cfg
 
     def _new_model(self, n_classes: int, vocab_size: int, frames: int, max_words: int) -> nn.Module:
         """The network; a subclass with another network of the same interface overrides this."""
@@ -109,6 +150,9 @@ class ResTMethod(Method):
         frames = recipe.frames or self.cfg["frames"]
         vocab = sorted({w for ws in class_words for w in ws})
         self._build(len(class_words), vocab, frames, max(len(ws) for ws in class_words))
+        if self.option("pretrained"):
+            load_frame_encoder(self.model, Path(self.cfg["pretrained"]))
+        freeze = self.option("freeze")
         model = self.model.to(device)
         words = self._word_ids(class_words).to(device)
         ds = ClipDataset(videos, frames, recipe.stride, recipe.crop, recipe.train_clips,
@@ -132,15 +176,16 @@ class ResTMethod(Method):
         warm_params = list(model.frame_encoder.parameters()) + list(model.warmup_head.parameters())
         opt = torch.optim.SGD(warm_params, lr=recipe.warmup_lr, momentum=recipe.warmup_momentum,
                               weight_decay=recipe.warmup_weight_decay)
-        log = {"warmup": trainer.stage("warmup", "warm-up (F only, SGD)", recipe.warmup_epochs, opt, warm_params,
-                                       _Stage(model, joint=False), warm_loss, recipe.seed)}
+        log = {"warmup": trainer.stage("warmup", "warm-up (F only, SGD)", 0 if freeze else recipe.warmup_epochs,
+                                       opt, warm_params, _Stage(model, joint=False), warm_loss, recipe.seed)}
 
-        # Stage 2, joint: everything but the warm-up head, AdamW; L = L_cls + w * L_mtl.
-        joint_params = [p for n, p in model.named_parameters() if not n.startswith("warmup_head")]
+        # Stage 2, joint: everything but the warm-up head (and a frozen F), AdamW; L = L_cls + w * L_mtl.
+        fixed = ("warmup_head", "frame_encoder") if freeze else ("warmup_head",)
+        joint_params = [p for n, p in model.named_parameters() if not n.startswith(fixed)]
         opt = torch.optim.AdamW(joint_params, lr=recipe.joint_lr, weight_decay=recipe.joint_weight_decay,
                                 **({"fused": True} if device.startswith("cuda") else {}))
         log["joint"] = trainer.stage("joint", "joint (F + T, AdamW)", recipe.joint_epochs, opt, joint_params,
-                                     _Stage(model, joint=True), joint_loss, recipe.seed + 1)
+                                     _Stage(model, joint=True, frozen_f=freeze), joint_loss, recipe.seed + 1)
         log["joint"]["mlm_mask_fraction"] = round(int(stats["mlm_masked"]) / max(int(stats["mlm_words"]), 1), 4)
         log["loader_workers"] = workers
         log["world_size"] = dist.world_size()
