@@ -51,7 +51,7 @@ def test_every_method_trains_and_evaluates_through_run(method, tmp_path, cache_d
     agg = res["aggregate"]
     assert agg["top1"]["n"] == 2 and 0 <= agg["top1"]["mean"] <= agg["top5"]["mean"] <= 100
     cost = res["cost"]
-    assert cost["measured"] and cost["gflop_per_clip"] == pytest.approx(2 * cost["gmac_per_clip"], rel=1e-3)
+    assert cost["measured"] and cost["gmac_per_clip"] > 0
     assert cost["frames"] == 4 and cost["test_clips"] == 1
 
 
@@ -106,6 +106,60 @@ def test_cls_only_and_mlm_only_train_one_head(losses, trained, untrained):
     weight = lambda head: (head[-1] if isinstance(head, torch.nn.Sequential) else head).weight  # noqa: E731
     assert weight(getattr(m.model, trained)).grad is not None
     assert weight(getattr(m.model, untrained)).grad is None, f"{losses}-only must not train the {untrained}"
+
+
+@pytest.mark.parametrize("losses,attention", [("cls+mlm", "rest"), ("cls", "rest"), ("mlm", "rest"), ("cls", "cross")])
+def test_joint_stage_trains_exactly_what_its_loss_reaches(losses, attention):
+    """DDP needs a gradient for every parameter it syncs: the joint stage's parameters must be exactly
+    those its loss reaches (CLS only / MLM only leave a head and the words' or x's path out)."""
+    from zsarbench.protocol import Recipe
+
+    torch.manual_seed(0)
+    m = create_method("rest_tiny", losses=losses, attention=attention)
+    m._build(5, [f"w{i}" for i in range(8)], 4, 2)
+    _, joint_loss = m.step_losses(Recipe(train_clips=1), torch.randint(2, 10, (5, 2)),
+                                  torch.Generator().manual_seed(0), {"mlm_masked": 0, "mlm_words": 0}, "cpu")
+    batch = {"clips": torch.randint(0, 255, (3, 1, 4, 3, 32, 32), dtype=torch.uint8), "label": torch.tensor([0, 3, 4])}
+    joint_loss(_Stage(m.model, joint=True), batch)[0].backward()
+    left_out = m.not_joint()
+    for name, p in m.model.named_parameters():
+        if not name.startswith("warmup_head"):
+            assert (p.grad is not None) != name.startswith(left_out), name
+
+
+def test_plugin_methods_are_configured_rest_and_two_stream_shares_rests_init():
+    rest18 = create_method("rest18").config()
+    assert create_method("rest18_cls_only").config() == {**rest18, "losses": "cls"}
+    assert create_method("rest18_mlm_only").config() == {**rest18, "losses": "mlm"}
+    assert create_method("rest18_cross_attn").config() == {**rest18, "attention": "cross"}
+    assert create_method("twostream_lstm18").config()["init"] == "bert"
+    assert "init" not in create_method("twostream_lstm18", init="torch").config(), "older models keep their key"
+    std = {}
+    for init in ("bert", "torch"):
+        m = create_method("twostream_lstm_tiny", init=init)
+        m._build(5, [f"w{i}" for i in range(8)], 4, 2)
+        std[init] = float(m.model.word_emb.weight[2:].detach().std()), float(m.model.proj.weight.detach().std())
+    assert std["bert"] == pytest.approx((0.02, 0.02), rel=0.15) and std["torch"][0] == pytest.approx(1, rel=0.15)
+    m = create_method("twostream_rnn_tiny", backbone="precomputed:24x3")   # region features: R tokens a frame
+    m._build(5, ["a", "b"], 4, 2)
+    assert m.model.warmup_head.in_features == 24 * 4 * 3
+    assert m.model.warmup_logits(torch.zeros(2, 12, 24)).shape == (2, 5)
+
+
+@pytest.mark.parametrize("method,options,message", [
+    ("twostream_lstm18", {"layers": 0}, "layers must be a positive integer"),
+    ("twostream_rnn18", {"dropout": 1.5}, "dropout must be a number"),
+    ("twostream_rnn18", {"init": "xavier"}, "init must be one of"),
+    ("twostream_rnn18", {"depth": 2}, "unknown option"),
+    ("e2e_r2plus1d", {"frames": 0}, "frames must be a positive integer"),
+    ("e2e_r2plus1d", {"dim": 2}, "unknown option"),
+    ("rest_tiny_cls_only", {"nope": 1}, "method 'rest_tiny_cls_only': unknown option"),
+])
+def test_bad_method_options_are_one_line_errors(method, options, message):
+    from zsarbench.errors import UserError
+
+    with pytest.raises(UserError, match=message):
+        create_method(method, **options)
 
 
 def test_feature_sequences_dataset_and_rest_on_features(tmp_path, cache_dir):

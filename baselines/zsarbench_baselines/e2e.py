@@ -49,6 +49,9 @@ class E2EMethod(Method):
             raise UserError(f"method '{name}': unknown option(s) {', '.join(sorted(unknown))}; "
                             f"options are {', '.join(DEFAULTS)}")
         super().__init__(**{**DEFAULTS, **config})
+        frames = self.cfg["frames"]
+        if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+            raise UserError(f"method '{name}': frames must be a positive integer, not {frames!r}")
         if self.cfg["loss"] not in LOSSES:
             raise UserError(f"method '{name}': loss must be one of {', '.join(LOSSES)}")
         self.name, self.model, self.frames, self.emb_dim = name, None, self.cfg["frames"], 0

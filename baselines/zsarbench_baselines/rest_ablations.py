@@ -21,9 +21,7 @@ def rest18_cross_attn(**overrides) -> ResTMethod:
 
 
 def _tiny(name: str, **options) -> ResTMethod:
-    m = rest_tiny(**options)
-    m.name = name
-    return m
+    return ResTMethod(name, **{**rest_tiny().cfg, **options})
 
 
 def rest_tiny_cls_only(**overrides) -> ResTMethod:

@@ -9,7 +9,9 @@ there are two streams:
                  predicting the masked words (MLM) - the bridge between the two spaces, like ResT's
                  words attending to the frames; the visual side never sees words.
 The training (warm-up of F, then joint L_cls + w L_mtl), encoding, transfer and evaluation are
-ResT's (zsarbench/methods/rest.py): only the network differs (`_new_model`).
+ResT's (zsarbench/methods/rest.py): only the network differs (`_new_model`). Its initialisation
+is ResT's too: BERT's (normal, std 0.02) for every linear and embedding layer outside F, the
+recurrent cells keeping PyTorch's; `init = "torch"` keeps PyTorch's everywhere.
 """
 
 from __future__ import annotations
@@ -21,17 +23,19 @@ from zsarbench.errors import UserError
 from zsarbench.methods.base import Method
 from zsarbench.methods.rest import ResTMethod
 from zsarbench.models.backbones import frame_backbone
-from zsarbench.models.rest import PAD_ID, ResT
+from zsarbench.models.rest import INIT, PAD_ID, ResT, bert_init
 
-DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, layers=1, dropout=0.1)
+DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, layers=1, dropout=0.1, init="bert")
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM}
 
 
 class TwoStream(nn.Module):
     def __init__(self, num_classes: int, vocab_size: int, cell: str = "lstm", backbone: str = "resnet18",
-                 dim: int = 768, layers: int = 1, dropout: float = 0.1, max_frames: int = 16, max_words: int = 8):
+                 dim: int = 768, layers: int = 1, dropout: float = 0.1, max_frames: int = 16, max_words: int = 8,
+                 init: str = "bert"):
         super().__init__()
         self.frame_encoder, feat_dim = frame_backbone(backbone)
+        max_frames *= getattr(self.frame_encoder, "tokens_per_step", 1)  # region features: R tokens a frame
         self.feat_dim, self.max_frames, self.max_words, self.cell = feat_dim, max_frames, max_words, cell
         rnn = CELLS[cell]
         drop = dropout if layers > 1 else 0.0
@@ -46,6 +50,10 @@ class TwoStream(nn.Module):
         # the warm-up head of ResT, unchanged (F is warmed up alone the same way)
         self.warmup_norm = nn.LayerNorm(feat_dim, elementwise_affine=False)
         self.warmup_head = nn.Linear(feat_dim * max_frames, num_classes)
+        if init == "bert":   # as ResT's (models/rest.py): everything outside F and the warm-up head
+            for name, module in self.named_modules():
+                if not name.startswith(("frame_encoder", "warmup_")):
+                    bert_init(module)
 
     warmup_logits = ResT.warmup_logits
 
@@ -70,14 +78,24 @@ class TwoStreamMethod(ResTMethod):
         if unknown:
             raise UserError(f"method '{name}': unknown option(s) {', '.join(sorted(unknown))}; "
                             f"options are {', '.join(DEFAULTS)}")
-        Method.__init__(self, **{**DEFAULTS, **config, "cell": cell})
+        cfg = {**DEFAULTS, **config, "cell": cell}
+        for k in ("frames", "dim", "layers"):
+            if not isinstance(cfg[k], int) or isinstance(cfg[k], bool) or cfg[k] < 1:
+                raise UserError(f"method '{name}': {k} must be a positive integer, not {cfg[k]!r}")
+        if not isinstance(cfg["dropout"], (int, float)) or not 0 <= cfg["dropout"] < 1:
+            raise UserError(f"method '{name}': dropout must be a number in [0, 1), not {cfg['dropout']!r}")
+        if cfg["init"] not in INIT:
+            raise UserError(f"method '{name}': init must be one of {', '.join(INIT)}")
+        if cfg["init"] == "torch":  # the models trained before `init` existed: their checkpoint key
+            del cfg["init"]
+        Method.__init__(self, **cfg)
         self.name, self.model, self.vocab, self.n_classes = name, None, [], 0
         self.frames = self.cfg["frames"]
 
     def _new_model(self, n_classes: int, vocab_size: int, frames: int, max_words: int) -> nn.Module:
         c = self.cfg
         return TwoStream(n_classes, vocab_size, c["cell"], c["backbone"], c["dim"], c["layers"], c["dropout"],
-                         max_frames=frames, max_words=max_words)
+                         max_frames=frames, max_words=max_words, init=c.get("init", "torch"))
 
 
 def twostream_rnn18(**overrides) -> TwoStreamMethod:

@@ -31,6 +31,11 @@ DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, depth=12, heads=12, mlp
 #              warm-up stage then, and the joint stage trains everything after F
 ABLATION_DEFAULTS = dict(attention="rest", losses="cls+mlm", pretrained="", freeze=False)
 LOSSES = ("cls+mlm", "cls", "mlm")
+# What the joint loss never reaches with one loss alone (x = LN(z_L^0) feeds only the CLS head, the
+# word tokens only the MLM head). Such parameters get no gradient at all: they are left out of the
+# stage, as DDP expects one for every parameter it syncs (AdamW skips them anyway, so one process
+# trains the same). The words' embedding stays in: masked attention still gives it a (zero) gradient.
+UNREACHED = {"cls": ("mlm_head",), "mlm": ("cls_head", "out_norm")}
 
 
 def load_frame_encoder(model: ResT, path: Path) -> None:
@@ -179,9 +184,9 @@ class ResTMethod(Method):
         log = {"warmup": trainer.stage("warmup", "warm-up (F only, SGD)", 0 if freeze else recipe.warmup_epochs,
                                        opt, warm_params, _Stage(model, joint=False), warm_loss, recipe.seed)}
 
-        # Stage 2, joint: everything but the warm-up head (and a frozen F), AdamW; L = L_cls + w * L_mtl.
-        fixed = ("warmup_head", "frame_encoder") if freeze else ("warmup_head",)
-        joint_params = [p for n, p in model.named_parameters() if not n.startswith(fixed)]
+        # Stage 2, joint: everything but the warm-up head (a frozen F, what one loss alone never reaches),
+        # AdamW; L = L_cls + w * L_mtl.
+        joint_params = [p for n, p in model.named_parameters() if not n.startswith(self.not_joint())]
         opt = torch.optim.AdamW(joint_params, lr=recipe.joint_lr, weight_decay=recipe.joint_weight_decay,
                                 **({"fused": True} if device.startswith("cuda") else {}))
         log["joint"] = trainer.stage("joint", "joint (F + T, AdamW)", recipe.joint_epochs, opt, joint_params,
@@ -191,6 +196,11 @@ class ResTMethod(Method):
         log["world_size"] = dist.world_size()
         model.eval()
         return log
+
+    def not_joint(self) -> tuple[str, ...]:
+        """Name prefixes of the parameters the joint stage leaves alone."""
+        return ("warmup_head", *(("frame_encoder",) if self.option("freeze") else ()),
+                *UNREACHED.get(self.option("losses"), ()))
 
     def step_losses(self, recipe: Recipe, words: torch.Tensor, mask_gen: torch.Generator, stats: dict,
                     device: str):
