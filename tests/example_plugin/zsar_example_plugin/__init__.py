@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from zsarbench.data.datasets import ClipDataset
 from zsarbench.engine.train import EpochBatches, Trainer, clip_loader, n_workers, to_frames
+from zsarbench.errors import UserError
 from zsarbench.methods.base import Encoded, Method
 from zsarbench.models.backbones import frame_backbone, sequence_features
 
@@ -31,8 +32,14 @@ class FrameMeanNet(nn.Module):
 class FrameMean(Method):
     space = "visual"
 
+    OPTIONS = {"backbone": "resnet18", "frames": 4}
+
     def __init__(self, name: str, **config):
-        super().__init__(**{"backbone": "resnet18", "frames": 4, **config})
+        unknown = set(config) - set(self.OPTIONS)   # a typo would otherwise train another model silently
+        if unknown:
+            raise UserError(f"method '{name}': unknown option(s) {', '.join(sorted(unknown))}; "
+                            f"options are {', '.join(self.OPTIONS)}")
+        super().__init__(**{**self.OPTIONS, **config})
         self.name, self.net, self.n_classes = name, None, 0
 
     def fit(self, videos, class_words, recipe, device, progress=None, state=None) -> dict:
@@ -40,12 +47,13 @@ class FrameMean(Method):
         self.n_classes = len(class_words)
         self.net = FrameMeanNet(self.n_classes, self.cfg["backbone"]).to(device)
         frames = recipe.frames or self.cfg["frames"]
-        ds = ClipDataset(videos, frames, recipe.stride, recipe.crop, 1, recipe.resize or None, seed=recipe.seed)
+        ds = ClipDataset(videos, frames, recipe.stride, recipe.crop, recipe.train_clips, recipe.resize or None,
+                         seed=recipe.seed)
         trainer = Trainer(self.net, ds, recipe.batch_size, device, n_workers(recipe.workers, device), state,
                           progress=progress)
 
         def step_loss(net, batch):
-            y = batch["label"].to(device)
+            y = batch["label"].to(device).repeat_interleave(recipe.train_clips)   # one label per clip
             return F.cross_entropy(self.net.classifier(net(to_frames(batch, device))), y), len(y)
 
         params = list(self.net.parameters())
@@ -67,6 +75,8 @@ class FrameMean(Method):
                 x = self.net.to(device).eval()(to_frames(batch, device))
                 feats.append(x.view(len(batch["index"]), n_clips, -1).mean(1).cpu().numpy())
                 index.append(batch["index"].numpy())
+        if not feats:   # every video unreadable
+            return Encoded(np.zeros((0, self.net.norm.normalized_shape[0]), np.float32), np.zeros(0, np.int64), bad)
         return Encoded(np.concatenate(feats), np.concatenate(index), bad)
 
     def state_dict(self) -> dict:
