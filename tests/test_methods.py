@@ -236,6 +236,7 @@ def test_example_plugin_package_is_listed_and_runs_end_to_end(tmp_path, cache_di
     assert len(res["splits"]) == 2 and res["training"]["train"]["steps"] == 2
 
 
+@pytest.mark.slow  # three tiny trainings, one with R(2+1)D: about two minutes on 2 cores
 def test_pretrained_frame_encoder_frozen_or_trained_end_to_end(tmp_path, cache_dir):
     """Table 6: ResT's F starts from the E2E baseline's R(2+1)D (trained on the same seen classes).
     Frozen, F stays exactly that network (BatchNorm statistics included) and only the warm-up is

@@ -281,3 +281,18 @@ def test_torchrun_two_gloo_processes(micro, fresh, tmp_path):
         assert np.array_equal(a["index"], b["index"]) and list(a["bad"]) == list(b["bad"])
         np.testing.assert_allclose(a["features"], b["features"], rtol=1e-4, atol=1e-5)
     _same_results(res, res1)
+
+
+@pytest.mark.slow  # two torchrun trainings: about a minute each on 2 cores
+@pytest.mark.parametrize("method", ["rest_tiny_cls_only", "rest_tiny_mlm_only"])
+def test_torchrun_trains_the_one_loss_ablations(method, micro, fresh, tmp_path):
+    """DDP raises when a synced parameter gets no gradient: with one loss alone the other head must
+    be out of the joint stage (ResTMethod.not_joint)."""
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "zsarbench.cli", "run", method, "-p", TINY, *MICRO, "--set", "recipe.warmup_epochs=0.3",
+                        "--cache-dir", str(fresh), "--results-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    [path] = tmp_path.glob("*/*.json")
+    res = json.loads(path.read_text())
+    assert res["training"]["world_size"] == 2 and res["training"]["joint"]["steps"] == 14
