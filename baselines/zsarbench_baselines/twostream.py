@@ -23,7 +23,7 @@ from zsarbench.errors import UserError
 from zsarbench.methods.base import Method
 from zsarbench.methods.rest import ResTMethod
 from zsarbench.models.backbones import frame_backbone
-from zsarbench.models.rest import INIT, PAD_ID, ResT, bert_init
+from zsarbench.models.rest import INIT, PAD_ID, ResT, bert_init_outside_f
 
 DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, layers=1, dropout=0.1, init="bert")
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM}
@@ -50,10 +50,8 @@ class TwoStream(nn.Module):
         # the warm-up head of ResT, unchanged (F is warmed up alone the same way)
         self.warmup_norm = nn.LayerNorm(feat_dim, elementwise_affine=False)
         self.warmup_head = nn.Linear(feat_dim * max_frames, num_classes)
-        if init == "bert":   # as ResT's (models/rest.py): everything outside F and the warm-up head
-            for name, module in self.named_modules():
-                if not name.startswith(("frame_encoder", "warmup_")):
-                    bert_init(module)
+        if init == "bert":   # as ResT's
+            bert_init_outside_f(self)
 
     warmup_logits = ResT.warmup_logits
 

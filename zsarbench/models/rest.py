@@ -77,6 +77,13 @@ def bert_init(module: nn.Module) -> None:
             module.weight.data[module.padding_idx].zero_()
 
 
+def bert_init_outside_f(net: nn.Module) -> None:
+    """BERT's initialisation for every module of `net` but the frame encoder F and the warm-up head."""
+    for name, module in net.named_modules():
+        if not name.startswith(("frame_encoder", "warmup_")):
+            bert_init(module)
+
+
 class ResT(nn.Module):
     def __init__(self, num_classes: int, vocab_size: int, backbone: str = "resnet18",
                  dim: int = 768, depth: int = 12, heads: int = 12, mlp_ratio: int = 4,
@@ -111,9 +118,7 @@ class ResT(nn.Module):
         nn.init.trunc_normal_(self.pos_emb, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         if init == "bert":
-            for name, module in self.named_modules():
-                if not name.startswith(("frame_encoder", "warmup_")):
-                    bert_init(module)
+            bert_init_outside_f(self)
 
     # -- building blocks -------------------------------------------------------------------
     def frame_features(self, video: torch.Tensor) -> torch.Tensor:
