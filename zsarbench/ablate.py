@@ -85,7 +85,7 @@ class Row:
     options: dict = field(default_factory=dict)   # method options
     recipe: dict = field(default_factory=dict)    # recipe fields of this row (frames, test_clips)
     embedding: str = ""           # label embedding for inference ("": the protocol's)
-    pretrained_from: str = ""     # a method trained (or reused) first on the same protocol: F starts from its
+    pretrained_from: str = ""     # a method trained (or reused) first on the same protocol; F starts from its F
 
 
 def _architecture(P, emb):
