@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 PROTOCOL ?= synth-ucf-0-50
 METHOD  ?= rest18
 
-.PHONY: install run test test-fast bench clean tables reference
+.PHONY: install run test test-fast bench bench-gpu clean tables reference
 
 $(BIN)/zsarbench: pyproject.toml baselines/pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,8 +27,14 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# ResT_18 training/evaluation clips/s, compute-only vs end to end (mp4, frame cache), in one run:
+# results/bench/clip_throughput-<UTC time>.json. bench-gpu: 16 x 224^2 at batch 64, and the largest
+# batch of ResT_18/34/101 (needs a CUDA GPU).
 bench: install
 	$(BIN)/python bench/clip_throughput.py
+
+bench-gpu: install
+	$(BIN)/python bench/clip_throughput.py --preset gpu --max-batch
 
 # Tables 1-9 (Markdown, LaTeX) and figures from $(RESULTS)/**/*.json (docs/results.md).
 RESULTS ?= results

@@ -10,6 +10,8 @@ For the joint step (F + the encoder, CLS + MLM losses, AdamW: the full ResT trai
   e2e_cache  the same loop over the pre-decoded frame cache (`zsarbench data cache`)
 plus the warm-up step (F alone, SGD) and evaluation (forward only) on device tensors, and peak
 memory. The loops' clips/s are steady state: from the end of step `--skip` to the end of the stage.
+The report (kind "zsar-bench": the command, git revision, versions, hardware) goes to
+--out/clip_throughput-<UTC time>.json: $OUT when set (the GPU machine), else results/bench/.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from zsarbench.data.frame_cache import attach_frame_cache
 from zsarbench.engine.train import Trainer, autocast, n_workers, pick_device, to_frames
 from zsarbench.methods.rest import _Stage, frame_features
 from zsarbench.protocol import Recipe
+from zsarbench.results import new_results_path, now, provenance, write_json_atomic
 
 PRESETS = {  # frames, crop, batch, video width x height x length, GOP, steps
     "cpu": dict(frames=8, crop=32, batch=16, video=(40, 40, 32), gop=16, steps=6, skip=2, stride=3),
@@ -222,14 +225,19 @@ def main():
     ap.add_argument("--compile", action="store_true", help="torch.compile the step (recipe.compile)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--max-batch", action="store_true", help="also find the largest batch of rest18/34/101 (GPU)")
-    ap.add_argument("--out", default=os.environ.get("OUT"), help="folder for clip_throughput.json")
+    ap.add_argument("--out", default=os.environ.get("OUT") or "results/bench",
+                    help="folder for the report, clip_throughput-<UTC time>.json (default: $OUT, else results/bench)")
     a = ap.parse_args()
     a.device = pick_device(a.device)
+    if a.max_batch and not a.device.startswith("cuda"):
+        ap.error(f"--max-batch measures GPU memory; the device here is {a.device}")
     preset = PRESETS[a.preset or ("gpu" if a.device.startswith("cuda") else "cpu")]
     for k, v in preset.items():
         if getattr(a, k, None) is None:
             setattr(a, k, v)
-    report = {"argv": sys.argv[1:], "method": a.method, "device": a.device, "frames": a.frames, "crop": a.crop,
+    t_start, started = time.time(), now()
+    report = {"kind": "zsar-bench", "command": " ".join(["python bench/clip_throughput.py", *sys.argv[1:]]),
+              "started": started, "method": a.method, "device": a.device, "frames": a.frames, "crop": a.crop,
               "batch": a.batch, "video": a.video, "gop": a.gop, "torch": torch.__version__,
               "threads": torch.get_num_threads(), "cores": len(os.sched_getaffinity(0)),
               "gpu": torch.cuda.get_device_name(0) if a.device.startswith("cuda") else None}
@@ -252,12 +260,14 @@ def main():
     c = report["compute_joint_clips_per_s"]
     report["ratio_e2e_mp4_to_compute"] = round(report["e2e_mp4"]["clips_per_s"] / c, 3)
     report["ratio_e2e_cache_to_compute"] = round(report["e2e_cache"]["clips_per_s"] / c, 3)
-    if a.max_batch and a.device.startswith("cuda"):
+    if a.max_batch:
         report["max_batch"] = [max_batch(name, f, a) for name, f in (("rest18", 16), ("rest34", 8), ("rest101", 4))]
+    report["seconds"] = round(time.time() - t_start, 1)
+    report["provenance"] = provenance()
     print(json.dumps(report, indent=1))
-    if a.out:
-        Path(a.out).mkdir(parents=True, exist_ok=True)
-        (Path(a.out) / "clip_throughput.json").write_text(json.dumps(report, indent=1))
+    path = new_results_path(Path(a.out), "", "clip_throughput")  # a new file: never overwrites a report
+    write_json_atomic(path, report)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

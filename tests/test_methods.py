@@ -272,3 +272,20 @@ def test_pretrained_frame_encoder_frozen_or_trained_end_to_end(tmp_path, cache_d
     m._build(5, [f"w{i}" for i in range(8)], 4, 2)
     with pytest.raises(UserError, match="another frame encoder"):
         load_frame_encoder(m.model, pre_path)
+
+
+def test_prepare_without_features_stops_at_the_trained_model(tmp_path):
+    """`ablate pretrained` needs only the checkpoint its F starts from: prepare(features=False)
+    trains (or reuses) the model and extracts no feature; a later full prepare reuses that model.
+    A cache of its own, so no other test's model or features are there."""
+    from zsarbench.protocol import load_protocol, parse_set
+    from zsarbench.run import RunContext, prepare
+
+    P = load_protocol(TINY[1], parse_set(TINY[3:10:2]))
+    ctx = RunContext(tmp_path / "cache", tmp_path / "results", device="cpu", log=lambda *a: None)
+    only = prepare("rest_tiny", P, ctx, features=False)
+    assert only.ckpt.is_file() and not only.reused
+    assert only.seen_feats is None and only.target_feats is None
+    assert not (tmp_path / "cache" / "features").exists()
+    full = prepare("rest_tiny", P, ctx)
+    assert full.reused and full.key == only.key and full.seen_feats is not None and not full.seen_feats.cached

@@ -189,7 +189,7 @@ def ablate_table(name: str, protocols: list[Protocol], ctx: RunContext, override
         for P in protocols:
             P = dataclasses.replace(P, recipe=dataclasses.replace(P.recipe, **row.recipe))
             if row.pretrained_from:  # trained once for protocols that share the source
-                pre = prepare(row.pretrained_from, P, ctx)
+                pre = prepare(row.pretrained_from, P, ctx, features=False)
                 options = {**options, "pretrained": str(pre.ckpt)}
                 pretrained = {"method": row.pretrained_from, "checkpoint": pre.key, "reused": pre.reused}
             prep = prepare(row.method, P, ctx, options)

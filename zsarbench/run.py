@@ -132,8 +132,8 @@ class Prepared:
     reused: bool
     loaded: bool                  # the network was loaded or trained in this process
     train_log: dict
-    seen_feats: Features          # prototype videos of the seen classes
-    target_feats: Features        # target test videos
+    seen_feats: Features | None   # prototype videos of the seen classes (None: prepare(features=False))
+    target_feats: Features | None # target test videos (None: prepare(features=False))
     gzsl_feats: Features | None   # seen-class test videos (generalized ZSL), or None
     timings: dict = field(default_factory=dict)
     cost: dict = field(default_factory=dict)  # forward cost per test clip (clip_cost)
@@ -144,7 +144,9 @@ class Prepared:
 
 
 def prepare(method_name: str, protocol: Protocol, ctx: RunContext, method_overrides: dict | None = None,
-            gzsl: bool = False) -> Prepared:
+            gzsl: bool = False, features: bool = True) -> Prepared:
+    """Data, then the trained model (trained here or reused from the cache), then features.
+    features=False stops after the model: for a checkpoint another model starts from (ablate.py)."""
     timings: dict[str, float] = {}
     ctx.device = pick_device(ctx.device)
     method = create_method(method_name, **(method_overrides or {}))
@@ -208,6 +210,10 @@ def prepare(method_name: str, protocol: Protocol, ctx: RunContext, method_overri
         state.clear()
         reused, loaded = False, True
     timings["train_s"] = round(time.time() - t, 2)
+
+    if not features:
+        return Prepared(method, P, source, overlap, seen, seen_vecs, target, target_vecs, key, ckpt, reused,
+                        loaded, train_log, None, None, None, timings)
 
     def ensure_model():  # the network is loaded only when a feature is not cached
         nonlocal loaded

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from zsarbench.data.datasets import ClipDataset, VideoSet
 from zsarbench.engine.train import EpochBatches, Trainer, autocast, clip_loader, n_workers, to_frames
 from zsarbench.errors import UserError
-from zsarbench.methods.base import Encoded, Method
+from zsarbench.methods.base import Encoded, Method, check_options
 from zsarbench.models.backbones import clip_flops, frame_backbone, sequence_features, to_channels_last
 from zsarbench.protocol import Recipe
 
@@ -44,16 +44,7 @@ class E2EMethod(Method):
     space = "semantic"
 
     def __init__(self, name: str, **config):
-        unknown = set(config) - set(DEFAULTS)
-        if unknown:
-            raise UserError(f"method '{name}': unknown option(s) {', '.join(sorted(unknown))}; "
-                            f"options are {', '.join(DEFAULTS)}")
-        super().__init__(**{**DEFAULTS, **config})
-        frames = self.cfg["frames"]
-        if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
-            raise UserError(f"method '{name}': frames must be a positive integer, not {frames!r}")
-        if self.cfg["loss"] not in LOSSES:
-            raise UserError(f"method '{name}': loss must be one of {', '.join(LOSSES)}")
+        super().__init__(**check_options(name, config, DEFAULTS, ("frames",), {"loss": LOSSES}))
         self.name, self.model, self.frames, self.emb_dim = name, None, self.cfg["frames"], 0
 
     def _build(self, emb_dim: int, frames: int) -> None:

@@ -1,7 +1,7 @@
 """ResT ablations of paper Table 3(b, c): the ResT method itself, configured (zsarbench/methods/rest.py
 options `losses` and `attention`), so they share every line of its network, training and encoding."""
 
-from zsarbench.methods.rest import ResTMethod, rest_tiny
+from zsarbench.methods.rest import TINY, ResTMethod
 
 
 def rest18_cls_only(**overrides) -> ResTMethod:
@@ -21,7 +21,7 @@ def rest18_cross_attn(**overrides) -> ResTMethod:
 
 
 def _tiny(name: str, **options) -> ResTMethod:
-    return ResTMethod(name, **{**rest_tiny().cfg, **options})
+    return ResTMethod(name, **{**TINY, **options})
 
 
 def rest_tiny_cls_only(**overrides) -> ResTMethod:

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from zsarbench.errors import UserError
-from zsarbench.methods.base import Method
+from zsarbench.methods.base import Method, check_options
 from zsarbench.methods.rest import ResTMethod
 from zsarbench.models.backbones import frame_backbone
 from zsarbench.models.rest import INIT, PAD_ID, ResT, bert_init_outside_f
@@ -72,18 +72,9 @@ class TwoStreamMethod(ResTMethod):
     """ResT's training and encoding around the two-stream network."""
 
     def __init__(self, name: str, cell: str, **config):
-        unknown = set(config) - set(DEFAULTS)
-        if unknown:
-            raise UserError(f"method '{name}': unknown option(s) {', '.join(sorted(unknown))}; "
-                            f"options are {', '.join(DEFAULTS)}")
-        cfg = {**DEFAULTS, **config, "cell": cell}
-        for k in ("frames", "dim", "layers"):
-            if not isinstance(cfg[k], int) or isinstance(cfg[k], bool) or cfg[k] < 1:
-                raise UserError(f"method '{name}': {k} must be a positive integer, not {cfg[k]!r}")
+        cfg = {**check_options(name, config, DEFAULTS, ("frames", "dim", "layers"), {"init": INIT}), "cell": cell}
         if not isinstance(cfg["dropout"], (int, float)) or not 0 <= cfg["dropout"] < 1:
             raise UserError(f"method '{name}': dropout must be a number in [0, 1), not {cfg['dropout']!r}")
-        if cfg["init"] not in INIT:
-            raise UserError(f"method '{name}': init must be one of {', '.join(INIT)}")
         if cfg["init"] == "torch":  # the models trained before `init` existed: their checkpoint key
             del cfg["init"]
         Method.__init__(self, **cfg)

@@ -19,7 +19,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.datasets import VideoSet
+from ..errors import UserError
 from ..protocol import Recipe
+
+
+def check_options(method: str, config: dict, defaults: dict, positive_ints: tuple = (),
+                  choices: dict | None = None) -> dict:
+    """A method's options (`--set method.KEY=VALUE`) over its defaults, or a one-line UserError for
+    an unknown option, a `positive_ints` value that is not a positive integer, or a value outside
+    its `choices`."""
+    unknown = set(config) - set(defaults)
+    if unknown:
+        raise UserError(f"method '{method}': unknown option(s) {', '.join(sorted(unknown))}; "
+                        f"options are {', '.join(defaults)}")
+    cfg = {**defaults, **config}
+    for key in positive_ints:
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
+            raise UserError(f"method '{method}': {key} must be a positive integer, not {cfg[key]!r}")
+    for key, allowed in (choices or {}).items():
+        if cfg[key] not in allowed:
+            raise UserError(f"method '{method}': {key} must be one of {', '.join(allowed)}")
+    return cfg
 
 
 @dataclass

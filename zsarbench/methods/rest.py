@@ -17,7 +17,7 @@ from ..models.backbones import clip_flops, sequence_features, to_channels_last
 from ..models.rest import ATTENTION, INIT, PAD_ID, ResT, mask_words
 from ..protocol import Recipe
 from ..registry import register_method
-from .base import Encoded, Method
+from .base import Encoded, Method, check_options
 
 DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, depth=12, heads=12, mlp_ratio=4, dropout=0.1,
                 init="bert")  # init: models/rest.py INIT
@@ -87,13 +87,8 @@ class ResTMethod(Method):
     def __init__(self, name: str, **config):
         from ..errors import UserError
 
-        unknown = set(config) - set(DEFAULTS) - set(ABLATION_DEFAULTS)
-        if unknown:
-            raise UserError(f"method '{name}': unknown option(s) {', '.join(sorted(unknown))}; "
-                            f"options are {', '.join([*DEFAULTS, *ABLATION_DEFAULTS])}")
-        for key, allowed in (("attention", ATTENTION), ("losses", LOSSES), ("init", INIT)):
-            if config.get(key, {**DEFAULTS, **ABLATION_DEFAULTS}[key]) not in allowed:
-                raise UserError(f"method '{name}': {key} must be one of {', '.join(allowed)}")
+        check_options(name, config, {**DEFAULTS, **ABLATION_DEFAULTS}, ("frames", "dim", "depth", "heads"),
+                      {"attention": ATTENTION, "losses": LOSSES, "init": INIT})
         cfg = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS or v != ABLATION_DEFAULTS[k]}}
         if cfg["init"] == "torch":  # every checkpoint made before `init` existed used PyTorch's init
             del cfg["init"]
@@ -293,8 +288,10 @@ def rest101(**overrides) -> ResTMethod:
     return ResTMethod("rest101", **{"backbone": "resnet101", "frames": 4, **overrides})
 
 
+TINY = dict(backbone="resnet18", frames=4, dim=64, depth=2, heads=4)  # rest_tiny and its ablations
+
+
 @register_method
 def rest_tiny(**overrides) -> ResTMethod:
     """A tiny ResT for tests and smoke runs: ResNet-18, 2-layer 64-d encoder."""
-    return ResTMethod("rest_tiny", **{"backbone": "resnet18", "frames": 4, "dim": 64, "depth": 2,
-                                      "heads": 4, **overrides})
+    return ResTMethod("rest_tiny", **{**TINY, **overrides})
