@@ -38,7 +38,7 @@ from zsarbench.protocol import Recipe
 from zsarbench.results import new_results_path, now, provenance, write_json_atomic
 
 PRESETS = {  # frames, crop, batch, video width x height x length, GOP, steps
-    "cpu": dict(frames=8, crop=32, batch=16, video=(40, 40, 32), gop=16, steps=6, skip=2, stride=3),
+    "cpu": dict(frames=8, crop=32, batch=16, video=(40, 40, 32), gop=16, steps=12, skip=2, stride=3),
     "gpu": dict(frames=16, crop=224, batch=64, video=(340, 256, 250), gop=50, steps=40, skip=5, stride=6),
 }
 
