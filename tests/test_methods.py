@@ -281,7 +281,7 @@ def test_prepare_without_features_stops_at_the_trained_model(tmp_path):
     from zsarbench.protocol import load_protocol, parse_set
     from zsarbench.run import RunContext, prepare
 
-    P = load_protocol(TINY[1], parse_set(TINY[3:10:2]))
+    P = load_protocol(TINY[1], parse_set([v for k, v in zip(TINY, TINY[1:]) if k == "--set"]))
     ctx = RunContext(tmp_path / "cache", tmp_path / "results", device="cpu", log=lambda *a: None)
     only = prepare("rest_tiny", P, ctx, features=False)
     assert only.ckpt.is_file() and not only.reused

@@ -11,8 +11,9 @@ import torch.nn.functional as F
 
 from ..data.datasets import ClipDataset, VideoSet
 from ..engine import dist
-from ..engine.checkpoint import file_digest
+from ..engine.checkpoint import file_digest, load_checkpoint
 from ..engine.train import EpochBatches, Trainer, TrainState, autocast, clip_loader, n_workers, to_frames
+from ..errors import UserError
 from ..models.backbones import clip_flops, sequence_features, to_channels_last
 from ..models.rest import ATTENTION, INIT, PAD_ID, ResT, mask_words
 from ..protocol import Recipe
@@ -41,9 +42,6 @@ UNREACHED = {"cls": ("mlm_head",), "mlm": ("cls_head", "out_norm")}
 def load_frame_encoder(model: ResT, path: Path) -> None:
     """F's weights from another zsarbench checkpoint whose network keeps its visual encoder under
     `frame_encoder.` (ResT, the E2E baseline, the two-stream models) with the same backbone."""
-    from ..engine.checkpoint import load_checkpoint
-    from ..errors import UserError
-
     net = load_checkpoint(path).get("method", {}).get("model", {})
     weights = {k.removeprefix("frame_encoder."): v for k, v in net.items() if k.startswith("frame_encoder.")}
     if not weights:
@@ -85,8 +83,6 @@ class ResTMethod(Method):
     space = "visual"
 
     def __init__(self, name: str, **config):
-        from ..errors import UserError
-
         check_options(name, config, {**DEFAULTS, **ABLATION_DEFAULTS}, ("frames", "dim", "depth", "heads"),
                       {"attention": ATTENTION, "losses": LOSSES, "init": INIT})
         cfg = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS or v != ABLATION_DEFAULTS[k]}}

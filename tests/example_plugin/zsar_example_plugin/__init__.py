@@ -13,8 +13,7 @@ import torch.nn.functional as F
 
 from zsarbench.data.datasets import ClipDataset
 from zsarbench.engine.train import EpochBatches, Trainer, clip_loader, n_workers, to_frames
-from zsarbench.errors import UserError
-from zsarbench.methods.base import Encoded, Method
+from zsarbench.methods.base import Encoded, Method, check_options
 from zsarbench.models.backbones import frame_backbone, sequence_features
 
 
@@ -35,11 +34,8 @@ class FrameMean(Method):
     OPTIONS = {"backbone": "resnet18", "frames": 4}
 
     def __init__(self, name: str, **config):
-        unknown = set(config) - set(self.OPTIONS)   # a typo would otherwise train another model silently
-        if unknown:
-            raise UserError(f"method '{name}': unknown option(s) {', '.join(sorted(unknown))}; "
-                            f"options are {', '.join(self.OPTIONS)}")
-        super().__init__(**{**self.OPTIONS, **config})
+        # an unknown option is an error: a typo would otherwise train another model silently
+        super().__init__(**check_options(name, config, self.OPTIONS))
         self.name, self.net, self.n_classes = name, None, 0
 
     def fit(self, videos, class_words, recipe, device, progress=None, state=None) -> dict:
