@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 PROTOCOL ?= synth-ucf-0-50
 METHOD  ?= rest18
 
-.PHONY: install run test test-fast bench bench-gpu clean tables reference
+.PHONY: install run test test-fast test-unit bench bench-gpu clean tables reference
 
 $(BIN)/zsarbench: pyproject.toml baselines/pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# No model training and no distributed ranks (marker `train`, pyproject.toml): about 2 minutes on 2 cores.
+test-unit: install
+	$(BIN)/python -m pytest -q -m "not slow and not train"
+
 # ResT_18 training/evaluation clips/s, compute-only vs end to end (mp4, frame cache), in one run:
 # results/bench/clip_throughput-<UTC time>.json. bench-gpu: 16 x 224^2 at batch 64, and the largest
 # batch of ResT_18/34/101 (needs a CUDA GPU).
@@ -45,7 +49,7 @@ tables: install
 # The whole synthetic benchmark, then `make tables` (long: hours on 2 CPU cores): every registered
 # method but the CI-sized *tiny* ones on every synthetic protocol; the main method without overlap
 # removal (Table 7); every `zsarbench ablate` table, on the 0/50 protocols (constraints, Table 8) or
-# on each table's default protocols (the paper's columns: `zsarbench ablate NAME --help`). The
+# on each table's default protocols (the paper's columns: `zsarbench ls tables`; zsarbench/paper_tables.py). The
 # ablation tables use the protocols' own recipe (REF_PROFILE), so they reuse the models the runs
 # trained. REF_ARGS goes to each command (e.g. REF_ARGS="--cache-dir /data/cache").
 REF_METHODS   ?= $(shell $(BIN)/python -c "from zsarbench.registry import list_methods; \
@@ -53,8 +57,8 @@ REF_METHODS   ?= $(shell $(BIN)/python -c "from zsarbench.registry import list_m
 REF_MAIN      ?= rest18
 REF_P50       ?= synth-ucf-0-50 synth-hmdb-0-50
 REF_P100      ?= synth-ucf-0-100 synth-hmdb-0-100
-REF_ABLATIONS ?= $(filter-out constraints,$(shell $(BIN)/zsarbench ablate --help 2>/dev/null | \
-                 awk '/^Commands:/ {on = 1; next} on && NF {print $$1}'))
+REF_ABLATIONS ?= $(shell $(BIN)/python -c "from zsarbench.paper_tables import ABLATIONS; \
+                 print(' '.join(n for n in ABLATIONS if n != 'constraints'))" 2>/dev/null)
 REF_PROFILE   ?= protocol
 REF_ARGS      ?=
 ZB_REF   = $(BIN)/zsarbench

@@ -32,6 +32,7 @@ import torch
 from zsarbench import create_method
 from zsarbench.data.datasets import ClipDataset, VideoSet
 from zsarbench.data.frame_cache import attach_frame_cache
+from zsarbench.data.video import write_video
 from zsarbench.engine.train import Trainer, autocast, n_workers, pick_device, to_frames
 from zsarbench.methods.rest import _Stage, frame_features
 from zsarbench.protocol import Recipe
@@ -45,23 +46,17 @@ PRESETS = {  # frames, crop, batch, video width x height x length, GOP, steps
 
 def _write_video(args):
     path, (w, h, n), gop, seed = args
-    import av
-
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w]
     ph = rng.uniform(0, 6.28, 3)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.options = {"crf": "23", "preset": "veryfast", "g": str(gop), "threads": "1"}
-        for t in range(n):  # moving colour waves plus noise: a realistic bitrate, cheap to render
+
+    def frames():  # moving colour waves plus noise: a realistic bitrate, cheap to render
+        for t in range(n):
             img = np.stack([127 + 120 * np.sin(xx / (17 + 5 * k) + yy / (23 + 3 * k) + 0.1 * t * (k + 1) + ph[k])
                             for k in range(3)], -1)
-            img = (img + rng.normal(0, 8, img.shape)).clip(0, 255).astype(np.uint8)
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+            yield (img + rng.normal(0, 8, img.shape)).clip(0, 255).astype(np.uint8)
+
+    write_video(path, frames(), 25, options={"crf": "23", "preset": "veryfast", "g": str(gop), "threads": "1"})
     return str(path)
 
 

@@ -24,14 +24,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zsarbench.cli import default_cache_dir
+from zsarbench.context import RunContext, default_cache_dir
 from zsarbench.data.datasets import ClipDataset
 from zsarbench.engine.checkpoint import load_checkpoint
 from zsarbench.engine.train import EpochBatches, clip_loader, to_frames
 from zsarbench.methods.rest import _Stage, frame_features
 from zsarbench.models.rest import bert_init
 from zsarbench.protocol import load_protocol, parse_set
-from zsarbench.run import RunContext, prepare
+from zsarbench.prepare import prepare
 from zsarbench.text.labels import class_words
 from zsarbench.transfer.cv import cross_validate
 

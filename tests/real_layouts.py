@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from zsarbench.data.synth import write_mp4
+from zsarbench.data.video import write_video
 
 SIZE, FPS = 40, 8
 
@@ -24,21 +25,10 @@ def frames(n: int, seed: int) -> np.ndarray:
 
 
 def write_avi(path: Path, video: np.ndarray, fps: int = FPS) -> None:
-    import av
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w", format="avi") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = SIZE, SIZE, "yuv420p"
-        for f in video:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    write_video(path, video, fps, codec="mpeg4", format="avi")
 
 
 def mp4(path: Path, n: int = 16, seed: int = 0) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_mp4(path, frames(n, seed), FPS)
 
 

@@ -1,11 +1,12 @@
-"""`zsarbench ablate <table>`: the paper's ablation tables (zsarbench/ablate.py TABLES)."""
+"""`zsarbench ablate <table>`: the paper's ablation tables (zsarbench/paper_tables.py)."""
 
 import json
 
 import pytest
 
-from conftest import run_here
-from zsarbench.ablate import CHEAP_METHOD, TABLES, accepted_options
+from conftest import run_cli, run_here
+from zsarbench.ablate import CHEAP_METHOD, accepted_options
+from zsarbench.paper_tables import ABLATIONS, PARTS, TABLES
 from zsarbench.protocol import load_protocol
 from zsarbench.registry import list_methods
 
@@ -13,18 +14,41 @@ from zsarbench.registry import list_methods
 def test_every_table_names_registered_methods_and_the_papers_rows():
     P = load_protocol("synth-ucf-0-50")
     methods = set(list_methods())
-    for name, (title, rows) in TABLES.items():
-        built = rows(P, ("glove-6b-50d", "minilm-l6-v2"))
+    for name, part in ABLATIONS.items():
+        built = part.rows(P, ("glove-6b-50d", "minilm-l6-v2"), "rest18")
         assert built and {r.method for r in built} <= methods, name
-    clips = TABLES["clips"][1](P, ())
+        ids = [r.id for r in built]
+        assert len(set(ids)) == len(ids), f"{name}: row ids name one row each"
+        for o in part.orderings:   # the paper's claims refer to rows the table has
+            assert set(o.rows) <= set(ids), (name, o.rows)
+    for t in TABLES:
+        for part in t.parts:
+            if not part.ablation:
+                assert set(part.methods) <= methods
+    clips = ABLATIONS["clips"].rows(P, (), "rest18")
     assert [(r.cells["Network"], r.cells["Frames"], r.recipe["test_clips"]) for r in clips] == [
         ("E2E_R(2+1)D", 6, 25), ("E2E_R(2+1)D", 6, 1), ("ResT_18", 6, 25), ("ResT_18", 6, 1), ("ResT_34", 3, 1),
         ("ResT_101", 2, 1)]   # the synthetic recipe's 6 frames, scaled as the paper's 16 : 8 : 4
-    assert [r.variant for r in TABLES["components"][1](P, ())] == ["s-space-nn"] * 3 + ["all"]
+    assert [r.variant for r in ABLATIONS["components"].rows(P, (), "rest18")] == ["s-space-nn"] * 3 + ["all"]
     assert accepted_options("e2e_r2plus1d", CHEAP_METHOD) == {}
     assert accepted_options("twostream_lstm18", CHEAP_METHOD) == {"dim": 128}
+    assert PARTS["table1"].orderings[0].rows[:3] == ("rest101", "rest34", "rest18")
 
 
+def test_cli_help_and_ls_tables_read_the_registry():
+    r = run_cli("ablate", "--help")
+    assert r.returncode == 0
+    for name, part in ABLATIONS.items():
+        assert name in r.stdout
+    r = run_cli("ls", "tables", "--names")
+    assert r.returncode == 0 and r.stdout.split() == [p for t in TABLES for p in (x.name for x in t.parts)]
+    r = run_cli("ls", "tables", "architecture")
+    assert r.returncode == 0 and "transformer > lstm > rnn" in r.stdout and "3(a)" in r.stdout
+    r = run_cli("ablate", "architecture", "--help")
+    assert "Paper Table 3(a)" in r.stdout and "synth-ucf-0-100" in r.stdout
+
+
+@pytest.mark.train
 @pytest.mark.slow  # trains and scores one model per embedding: minutes on 2 cores
 def test_ablate_embeddings_scores_s_and_v_space_per_embedding(tmp_path, cache_dir):
     """Table 5 on the tiny protocol: one model, each embedding in S space and in V space."""

@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -14,6 +16,7 @@ def bench(*args, timeout=600):
     return r
 
 
+@pytest.mark.train
 def test_clip_throughput_measures_every_phase(tmp_path):
     bench("bench/clip_throughput.py", "--method", "rest_tiny", "--frames", "2", "--crop", "16", "--batch", "2",
           "--steps", "2", "--skip", "1", "--videos", "2", "--device", "cpu", "--out", tmp_path)

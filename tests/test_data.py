@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
 
-from zsarbench.data.datasets import folder_per_class
+from conftest import ROOT
 from zsarbench.data.overlap import remove_overlap
-from zsarbench.data.synth import MOTIONS, OBJECTS, SynthConfig, class_layout, render_video
+from zsarbench.data.synth import MOTIONS, OBJECTS, class_layout, render_video, synth_root
+from zsarbench.data.videoset import folder_per_class
 from zsarbench.errors import UserError
+from zsarbench.protocol import Synth, load_protocol
 from zsarbench.text.embeddings import load_embedding
 from zsarbench.text.labels import class_words
 
@@ -38,7 +40,7 @@ def test_overlap_removes_duplicate_and_keeps_unrelated(glove):
 
 
 def test_synthetic_layout_is_compositional_and_overlapping(glove):
-    lay = class_layout(SynthConfig())
+    lay = class_layout(Synth())
     targets = set(lay["ucf"]) | set(lay["hmdb"])
     only_source = set(lay["kinetics"]) - targets
     assert {c.split("_")[0] for c in only_source} == set(MOTIONS), "every motion is seen"
@@ -49,13 +51,20 @@ def test_synthetic_layout_is_compositional_and_overlapping(glove):
 
 
 def test_rendering_is_deterministic_and_domains_differ():
-    cfg = SynthConfig()
+    cfg = Synth()
     a = render_video("ucf", "bouncing", "star", cfg, np.random.default_rng([0, 1]))
     b = render_video("ucf", "bouncing", "star", cfg, np.random.default_rng([0, 1]))
     np.testing.assert_array_equal(a, b)
     assert a.shape == (cfg.n_frames, cfg.size, cfg.size, 3)
     dark = render_video("hmdb", "bouncing", "star", cfg, np.random.default_rng([0, 1]))
     assert dark.mean() < a.mean(), "the HMDB-like domain is darker"
+
+
+def test_synthetic_data_keeps_its_cache_folder(tmp_path):
+    """The folder key hashes the format and every [synth] field: a new field, default or name
+    would regenerate everyone's data, so a change here must be deliberate (bump FORMAT_VERSION)."""
+    assert synth_root(tmp_path, Synth()).name == "v5-seed0-ce092dd5a1"
+    assert synth_root(tmp_path, load_protocol(ROOT / "tests/protocols/tiny.toml").synth).name == "v5-seed0-85362b25d1"
 
 
 def test_missing_or_empty_dataset_folder_is_a_user_error(tmp_path):

@@ -177,6 +177,7 @@ rho = [1]
 """
 
 
+@pytest.mark.train
 def test_complete_run_trains_once_for_two_targets(roots, tmp_path, cache_dir):
     """Kinetics (K605-style removal) -> UCF101 0/100 and HMDB51 0/50 in one call: one training."""
     from conftest import ROOT

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import run_cli
 from zsarbench.protocol import load_protocol
+
+pytestmark = pytest.mark.train
 
 
 def _results(folder: Path) -> list[Path]:
@@ -22,7 +24,7 @@ def test_tiny_run_writes_complete_results_and_reuses_the_checkpoint(tmp_path, ca
     assert "mean +- std" in r.stdout
     [path] = _results(res_dir)
     res = json.loads(path.read_text())
-    assert res["schema_version"] == 1 and res["kind"] == "zsar-run"
+    assert res["schema_version"] == 2 and res["kind"] == "zsar-run"
     assert res["command"].startswith("zsarbench run rest_tiny") and res["protocol"]["recipe"]["seed"] == 3
     assert "percent" in res["metric_scale"]
     assert len(res["splits"]) == 3
@@ -74,23 +76,26 @@ def test_ablate_after_run_uses_cached_features_and_matches_run(tmp_path, cache_d
         assert label in r.stdout
     res = _latest(res_dir, "tiny/rest_tiny-ablate-constraints-*.json")
     assert res["kind"] == "zsar-ablation" and res["command"].startswith("zsarbench ablate constraints")
-    assert res["checkpoint"]["reused"] and not res["checkpoint"]["network_loaded"], "no network after run"
-    assert all(f["cached"] for f in res["features"].values()), "no video decoded after run"
-    rows = {v["variant"]: v for v in res["variants"]}
+    assert res["schema_version"] == 2 and res["protocols"] == ["tiny"]
+    rows = {v["variant"]: v for v in res["rows"]}
     assert list(rows) == ["reverse", "none", "knn", "relative+budget", "all", "s-space-nn"]
-    assert [rows[v]["space"] for v in rows] == ["S", "V", "V", "V", "V", "S"]
+    assert [rows[v]["cells"]["space"] for v in rows] == ["S", "V", "V", "V", "V", "S"]
     for v in rows.values():
-        agg = v["aggregate"]
+        assert v["checkpoint"]["reused"] and not v["checkpoint"]["network_loaded"], "no network after run"
+        cell = v["results"]["tiny"]
+        assert cell["features_cached"], "no video decoded after run"
+        agg = cell["aggregate"]
         assert agg["top1"]["n"] == 3 and 0 <= agg["top1"]["mean"] <= agg["top5"]["mean"] <= 100
         assert set(agg["hubness"]) == {"k1", "k5", "k10"}
         assert set(agg["hubness"]["k1"]) == {"skew_sample", "skew_paper_eq10"}
+    cells = {v: rows[v]["results"]["tiny"] for v in rows}
     # "all" is run's inference: same CV choice, same numbers
-    assert (rows["all"]["theta"], rows["all"]["K"], rows["all"]["rho"]) == \
+    assert (cells["all"]["theta"], cells["all"]["K"], cells["all"]["rho"]) == \
         (run_res["transfer"]["theta"], run_res["transfer"]["K"], run_res["transfer"]["rho"])
-    assert rows["all"]["aggregate"]["top1"] == run_res["aggregate"]["top1"]
-    assert rows["none"]["cv"]["grid"][0]["K"] is None and len(rows["knn"]["cv"]["grid"]) == 2
-    for sp in rows["knn"]["splits"]:   # constraint I without budget: every one of the K nearest
-        assert all(len(e) <= rows["knn"]["K"] for e in sp["edges"].values())
+    assert cells["all"]["aggregate"]["top1"] == run_res["aggregate"]["top1"]
+    assert cells["none"]["cv"]["grid"][0]["K"] is None and len(cells["knn"]["cv"]["grid"]) == 2
+    for sp in cells["knn"]["splits"]:   # constraint I without budget: every one of the K nearest
+        assert all(len(e) <= cells["knn"]["K"] for e in sp["edges"].values())
 
 
 def test_run_gzsl_reports_seen_unseen_and_harmonic_mean(tmp_path, cache_dir):

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from zsarbench.data.datasets import VideoSet
+from zsarbench.context import RunContext
+from zsarbench.data.videoset import VideoSet
+from zsarbench.feature_cache import cached_features, feature_cache_path, feature_spec
 from zsarbench.methods.base import Encoded, Method
 from zsarbench.protocol import Recipe
-from zsarbench.run import RunContext, cached_features, feature_cache_path, feature_spec
 
 
 class CountingEncoder(Method):

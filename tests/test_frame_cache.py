@@ -3,15 +3,17 @@ import os
 import numpy as np
 import pytest
 
-from zsarbench.data.datasets import ClipDataset, VideoSet
+from zsarbench.data.datasets import ClipDataset
 from zsarbench.data.frame_cache import attach_frame_cache, build_frame_cache, cache_key
-from zsarbench.data.synth import SynthConfig, render_video, write_mp4
+from zsarbench.data.synth import render_video, write_mp4
+from zsarbench.data.videoset import VideoSet
+from zsarbench.protocol import Synth
 
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("fc")
-    cfg = SynthConfig(size=40, n_frames=24)
+    cfg = Synth(size=40, n_frames=24)
     paths = []
     for k, motion in enumerate(("sliding", "blinking", "falling")):
         p = root / f"{motion}.mp4"

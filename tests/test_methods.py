@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from conftest import ROOT, run_cli, run_here
+from feature_fixtures import make_fixture
 from zsarbench import create_method, list_methods
 from zsarbench.data.datasets import ClipDataset
-from zsarbench.data.features import backbone_name, feature_dataset, make_fixture, read_meta
+from zsarbench.data.features import backbone_name, feature_dataset, read_meta
 from zsarbench.models.backbones import frame_backbone, sequence_features
 from zsarbench.methods.rest import _Stage
 from zsarbench.models.rest import MASK_ID
@@ -36,6 +37,7 @@ def test_the_paper_methods_are_registered_through_the_plugin_package():
     assert "losses" not in create_method("rest18").config(), "defaults keep rest18's checkpoint key"
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("method", BASELINES)
 def test_every_method_trains_and_evaluates_through_run(method, tmp_path, cache_dir):
     run_here("run", method, *TINY, "--cache-dir", cache_dir, "--results-dir", tmp_path)
@@ -162,6 +164,7 @@ def test_bad_method_options_are_one_line_errors(method, options, message):
         create_method(method, **options)
 
 
+@pytest.mark.train
 def test_feature_sequences_dataset_and_rest_on_features(tmp_path, cache_dir):
     """Precomputed region features (paper Appendix E: feature + 7-d box/frame vector) read by the
     features dataset type and learned from by ResT with the precomputed backbone, through `run`."""
@@ -212,6 +215,7 @@ def test_sentence_embedding_is_offline_and_ranks_related_labels():
     assert emb.oov(["qwxz"]) == []
 
 
+@pytest.mark.train
 def test_example_plugin_package_is_listed_and_runs_end_to_end(tmp_path, cache_dir):
     """tests/example_plugin laid out in a site folder as an installer lays out its wheel: the package
     and a dist-info whose entry_points.txt comes from the plugin's own pyproject.toml."""
@@ -236,6 +240,7 @@ def test_example_plugin_package_is_listed_and_runs_end_to_end(tmp_path, cache_di
     assert len(res["splits"]) == 2 and res["training"]["train"]["steps"] == 2
 
 
+@pytest.mark.train
 @pytest.mark.slow  # three tiny trainings, one with R(2+1)D: about two minutes on 2 cores
 def test_pretrained_frame_encoder_frozen_or_trained_end_to_end(tmp_path, cache_dir):
     """Table 6: ResT's F starts from the E2E baseline's R(2+1)D (trained on the same seen classes).
@@ -274,12 +279,14 @@ def test_pretrained_frame_encoder_frozen_or_trained_end_to_end(tmp_path, cache_d
         load_frame_encoder(m.model, pre_path)
 
 
+@pytest.mark.train
 def test_prepare_without_features_stops_at_the_trained_model(tmp_path):
     """`ablate pretrained` needs only the checkpoint its F starts from: prepare(features=False)
     trains (or reuses) the model and extracts no feature; a later full prepare reuses that model.
     A cache of its own, so no other test's model or features are there."""
     from zsarbench.protocol import load_protocol, parse_set
-    from zsarbench.run import RunContext, prepare
+    from zsarbench.context import RunContext
+    from zsarbench.prepare import prepare
 
     P = load_protocol(TINY[1], parse_set([v for k, v in zip(TINY, TINY[1:]) if k == "--set"]))
     ctx = RunContext(tmp_path / "cache", tmp_path / "results", device="cpu", log=lambda *a: None)

@@ -4,7 +4,6 @@ figures, and the per-class results that run.evaluate_split stores for them."""
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from conftest import ROOT, run_cli
 from zsarbench.errors import UserError
 from zsarbench.evaluate import confusion_matrix, mean_class_accuracy, per_class_accuracy
 from zsarbench.report.load import load_results
+from zsarbench.results import SCHEMA_VERSION
 from zsarbench.report.projection import tsne
 from zsarbench.report.tables import write_tables
 
@@ -51,8 +51,15 @@ def fake_run(top1s, method="rest18", protocol="synth-ucf-0-50", ckpt="k0", finis
             "provenance": {"finished": finished}}
 
 
+# label and space of each variant as `ablate constraints` writes them (transfer/variants.py)
+VARIANT_ROWS = {"reverse": ("Reverse transfer", "S"), "none": ("No constraint", "V"), "knn": ("Constraint I", "V"),
+                "relative+budget": ("Constraint II + III", "V"), "all": ("All constraints", "V"),
+                "s-space-nn": ("S-space nearest neighbour", "S")}
+
+
 def fake_ablation(protocol="synth-ucf-0-50"):
-    variants = [{"variant": v, "label": v, "space": "V", "aggregate": {
+    """A schema-1 constraint ablation (one protocol, `variants`): the layout of the committed results."""
+    variants = [{"variant": v, "label": VARIANT_ROWS[v][0], "space": VARIANT_ROWS[v][1], "aggregate": {
         "top1": {"mean": 40.0 + i, "std": 1.0, "n": 3}, "top5": {"mean": 90.0, "std": 0.0, "n": 3},
         "hubness": {"k1": {"skew_sample": {"mean": 0.25, "std": 0.0, "n": 3},
                            "skew_paper_eq10": {"mean": None, "std": None, "n": 0}}}},
@@ -160,8 +167,8 @@ def test_loader_rejects_malformed_and_newer_files_naming_them(tmp_path):
     with pytest.raises(UserError, match=r"broken\.json: malformed JSON"):
         load_results(root)
     (root / "p/broken.json").unlink()
-    write(root, "p/newer.json", {**fake_run([10.0]), "schema_version": 2})
-    with pytest.raises(UserError, match=r"newer\.json: results schema version 2 is newer"):
+    write(root, "p/newer.json", {**fake_run([10.0]), "schema_version": SCHEMA_VERSION + 1})
+    with pytest.raises(UserError, match=rf"newer\.json: results schema version {SCHEMA_VERSION + 1} is newer"):
         load_results(root)
     (root / "p/newer.json").unlink()
     bad = fake_run([10.0])
@@ -171,6 +178,30 @@ def test_loader_rejects_malformed_and_newer_files_naming_them(tmp_path):
         load_results(root)
     r = run_cli("tables", "--results-dir", str(root), "--out", str(tmp_path / "t"))
     assert r.returncode == 2 and "incomplete.json" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def as_schema_2(v1: dict, protocols=("synth-ucf-0-50",)) -> dict:
+    """A schema-1 constraint ablation in the one ablation layout of schema 2: rows on protocols."""
+    rows = [{"id": v["variant"], "key": v["variant"], "cells": {"variant": v["label"], "space": v["space"]},
+             "method": v1["method"], "variant": v["variant"], "checkpoint": v1["checkpoint"],
+             "results": {p: {"aggregate": v["aggregate"], "splits": v["splits"]} for p in protocols}}
+            for v in v1["variants"]]
+    return {"schema_version": 2, "kind": "zsar-ablation", "command": v1["command"], "overrides": {},
+            "metric_scale": "percent", "ablation": "constraints", "protocols": list(protocols),
+            "protocol": [{"name": p} for p in protocols], "rows": rows, "provenance": v1["provenance"]}
+
+
+def test_schema_1_and_2_ablations_render_the_same_tables(tmp_path):
+    """The loader reads both versions: the committed (schema 1) results stay valid."""
+    v1 = fake_ablation()
+    write(tmp_path / "one", "synth-ucf-0-50/rest18-ablate-constraints-x.json", v1)
+    write(tmp_path / "two", "synth-ucf-0-50/rest18-ablate-constraints-x.json", as_schema_2(v1))
+    for tree in ("one", "two"):
+        assert run_cli("tables", "--results-dir", str(tmp_path / tree)).returncode == 0
+    for name in ("table8.md", "table3.md"):
+        assert (tmp_path / "one/tables" / name).read_text() == (tmp_path / "two/tables" / name).read_text()
+    assert "| Reverse transfer | S | undefined | 0.250 ± 0.000 | 40.0 ± 1.0 | 90.0 ± 0.0 |" in \
+        (tmp_path / "two/tables/table8.md").read_text()
 
 
 def test_committed_tables_are_up_to_date(tmp_path):
@@ -194,8 +225,9 @@ def test_confusion_and_per_class_accuracy():
     assert np.nanmean(acc) == pytest.approx(mean_class_accuracy(scores, y))
 
 
-def test_evaluate_split_stores_per_class_confusion_and_figure_data():
-    from zsarbench.run import evaluate_split
+def test_score_split_stores_per_class_confusion_and_figure_data():
+    from zsarbench.protocol import Transfer
+    from zsarbench.scoring import SplitInputs, score_split
 
     rng = np.random.default_rng(0)
     kappa, n_target, d = 8, 4, 16
@@ -204,15 +236,10 @@ def test_evaluate_split_stores_per_class_confusion_and_figure_data():
     target_vecs = rng.normal(size=(n_target, 5))
     target_vecs /= np.linalg.norm(target_vecs, axis=1, keepdims=True)
     labels = np.repeat(np.arange(n_target), 5)
-    prep = SimpleNamespace(
-        protocol=SimpleNamespace(transfer=SimpleNamespace(solver="exact", mip_backend="highs"),
-                                 recipe=SimpleNamespace(seed=0)),
-        target_feats=SimpleNamespace(features=rng.normal(size=(len(labels), d)), labels=labels),
-        seen_protos=rng.normal(size=(kappa, d)), seen_vecs=seen_vecs, target_vecs=target_vecs,
-        target=SimpleNamespace(classes=[f"t{i}" for i in range(n_target)]),
-        seen=SimpleNamespace(classes=[f"s{i}" for i in range(kappa)]))
+    x = SplitInputs(rng.normal(size=(len(labels), d)), labels, [f"t{i}" for i in range(n_target)], target_vecs,
+                    rng.normal(size=(kappa, d)), seen_vecs, [f"s{i}" for i in range(kappa)], Transfer(solver="exact"))
     unseen = [1, 2, 3]
-    sp = evaluate_split(prep, 0, unseen, "all", {"theta": 0.0, "K": 3, "rho": 2}, detail=True)
+    sp = score_split(x, 0, unseen, "all", {"theta": 0.0, "K": 3, "rho": 2}, detail=True)
     C = np.asarray(sp["confusion"])
     assert C.shape == (3, 3) and C.sum() == sp["n_videos"] == 15
     assert 100 * np.trace(C) / C.sum() == pytest.approx(sp["top1"], abs=1e-3)
@@ -222,7 +249,7 @@ def test_evaluate_split_stores_per_class_confusion_and_figure_data():
     proj = sp["projection"]
     assert proj["classes"] == ["t1", "t2", "t3"] and len(proj["videos"]["xy"]) == 15
     assert len(proj["prototypes"]["xy"]) == 3 and sorted(set(proj["videos"]["label"])) == [0, 1, 2]
-    assert "relatedness" not in evaluate_split(prep, 1, unseen, "all", {"theta": 0.0, "K": 3, "rho": 2})
+    assert "relatedness" not in score_split(x, 1, unseen, "all", {"theta": 0.0, "K": 3, "rho": 2})
 
 
 def test_tsne_keeps_clusters_apart():

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from conftest import ROOT, run_cli
+from gloo import on_ranks
 from zsarbench.data.datasets import ClipDataset, VideoSet, collate_clips, resolve_dataset
 from zsarbench.data.frame_cache import attach_frame_cache, cache_key
 from zsarbench.data.synth import SynthConfig, ensure_synth, render_video, write_mp4
@@ -115,25 +114,15 @@ def _train_small(videos, world: int, rank: int) -> dict:
     return {"log": log, "weights": {k: v.clone() for k, v in model.state_dict().items()}}
 
 
-def _ddp_worker(rank, world, port, videos, out):
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+def _train_on_this_rank(videos) -> dict:
     from zsarbench.engine import dist
-    dist.init("cpu")
-    torch.set_num_threads(1)
-    torch.save(_train_small(videos, world, rank), f"{out}.{rank}")
+    return _train_small(videos, dist.world_size(), dist.rank())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
+@pytest.mark.train
 def test_two_gloo_ranks_train_like_one_process(small_videos, tmp_path):
     one = _train_small(small_videos, 1, 0)
-    mp.spawn(_ddp_worker, args=(2, _free_port(), small_videos, str(tmp_path / "r")), nprocs=2, join=True)
-    r0, r1 = (torch.load(tmp_path / f"r.{r}", weights_only=True) for r in (0, 1))
+    r0, r1 = on_ranks(_train_on_this_rank, (small_videos,), tmp_path)
     for k, w in one["weights"].items():
         assert torch.equal(r0["weights"][k], r1["weights"][k]), "DDP keeps the ranks' weights identical"
         # tolerance: only the order of float sums differs (all-reduce of gradients and counts)
@@ -211,6 +200,7 @@ def _kill_when(cmd, state: Path, stage: str) -> dict:
     return torch.load(state, weights_only=True)
 
 
+@pytest.mark.train
 def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_result(micro, fresh, tmp_path):
     args = ["run", "rest_tiny", "-p", TINY, *MICRO, "--set", "recipe.checkpoint_every=2",
             "--cache-dir", str(fresh), "--results-dir", str(tmp_path / "results")]
@@ -234,6 +224,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_result(micro, fre
     assert res["data"]["skipped_videos"] == ref["data"]["skipped_videos"] == micro["bad"]
 
 
+@pytest.mark.train
 def test_data_cache_decodes_each_dataset_once_and_lists_unreadable_files(micro):
     r = run_cli("data", "cache", "-p", TINY, "--cache-dir", str(micro["base"]), env=ONE_THREAD)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -247,6 +238,7 @@ def test_data_cache_decodes_each_dataset_once_and_lists_unreadable_files(micro):
     assert sorted(cached.frame_cache.unreadable) == micro["bad"]
 
 
+@pytest.mark.train
 def test_torchrun_two_gloo_processes(micro, fresh, tmp_path):
     """torchrun, 2 CPU processes: trains to the end over the unreadable files (one rank gets an empty
     last batch), writes one results file listing them, and matches one process within tolerance."""
@@ -283,6 +275,7 @@ def test_torchrun_two_gloo_processes(micro, fresh, tmp_path):
     _same_results(res, res1)
 
 
+@pytest.mark.train
 @pytest.mark.slow  # two torchrun trainings: about a minute each on 2 cores
 @pytest.mark.parametrize("method", ["rest_tiny_cls_only", "rest_tiny_mlm_only"])
 def test_torchrun_trains_the_one_loss_ablations(method, micro, fresh, tmp_path):

@@ -1,14 +1,17 @@
+import av
 import numpy as np
 import pytest
 
-from zsarbench.data.datasets import ClipDataset, VideoSet
-from zsarbench.data.synth import SynthConfig, render_video, write_mp4
-from zsarbench.data.video import CorruptVideo, open_video, read_clips, sample_clips
+from zsarbench.data.datasets import ClipDataset
+from zsarbench.data.synth import render_video, write_mp4
+from zsarbench.data.video import CorruptVideo, open_video, read_clips, sample_clips, write_video
+from zsarbench.data.videoset import VideoSet
+from zsarbench.protocol import Synth
 
 
 @pytest.fixture(scope="module")
 def mp4(tmp_path_factory):
-    cfg = SynthConfig(size=40, n_frames=32)
+    cfg = Synth(size=40, n_frames=32)
     frames = render_video("kinetics", "sliding", "square", cfg, np.random.default_rng(0))
     path = tmp_path_factory.mktemp("video") / "clip.mp4"
     write_mp4(path, frames, cfg.fps)
@@ -24,6 +27,21 @@ def test_decord_reads_generated_h264(mp4):
     # lossy H.264 at crf 18 over per-pixel noise: close to what was rendered, not equal
     assert np.abs(got.astype(int) - frames.astype(int)).mean() < 10
     np.testing.assert_allclose(got.mean((1, 2, 3)), frames.mean((1, 2, 3)), atol=2)
+
+
+def test_write_video_takes_any_frame_iterable_and_renames_only_when_complete(tmp_path):
+    frames = np.full((6, 32, 48, 3), 120, np.uint8)
+    avi = tmp_path / "sub" / "a.avi"
+    write_video(avi, iter(frames), 8, codec="mpeg4", format="avi")   # a generator, as bench/ passes
+    mp4 = tmp_path / "b.mp4"
+    write_video(mp4, frames, 8, options={"crf": "18", "threads": "1"}, atomic=True)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.avi", "b.mp4"], "no .part left"
+    for path in (avi, mp4):   # read back with PyAV: decord 0.6 misreads some frame sizes
+        with av.open(str(path)) as container:
+            got = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+        assert got.shape == frames.shape and abs(got.mean() - 120) < 3
+    with pytest.raises(ValueError, match="no frames"):
+        write_video(tmp_path / "c.mp4", [], 8)
 
 
 def test_clip_sampling_takes_T_frames_with_the_stride(mp4):

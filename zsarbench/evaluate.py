@@ -28,12 +28,6 @@ def top_k_hits(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return (top == labels[:, None]).any(1)
 
 
-def top_k_accuracy(feats: np.ndarray, labels: np.ndarray, protos: np.ndarray, k: int = 1) -> float:
-    if len(labels) == 0:
-        return float("nan")
-    return 100.0 * float(top_k_hits(cosine_scores(feats, protos), labels, k).mean())
-
-
 def mean_class_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
     hits = top_k_hits(scores, labels, 1)
     per = [hits[labels == c].mean() for c in np.unique(labels)]

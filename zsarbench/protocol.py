@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.synth import SynthConfig as Synth  # the [synth] table: one home for its fields and defaults
 from .errors import UserError, did_you_mean
 
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
@@ -87,6 +86,21 @@ class Embedding:
     name: str = "word2vec:GoogleNews-vectors-negative300.bin"
 
 
+@dataclass(frozen=True)
+class Synth:
+    """The [synth] table: the generated benchmark (data/synth.py renders it, keyed by these fields)."""
+    seed: int = 0
+    size: int = 40               # frame width = height, pixels (decord 0.6 misreads 48)
+    n_frames: int = 32           # frames per video
+    fps: int = 16
+    source_videos_per_class: int = 60
+    target_videos_per_class: int = 10
+    n_ucf: int = 20              # classes of the UCF101-like target
+    n_hmdb: int = 14             # classes of the HMDB51-like target
+    n_shared_targets: int = 4    # classes in both targets
+    n_source_overlap: int = 10   # target classes that also occur in the source
+
+
 @dataclass
 class Protocol:
     name: str
@@ -120,10 +134,10 @@ def make_splits(n_classes: int, split: str, n_splits: int) -> list[list[int]]:
 
 # ----------------------------------------------------------------------------- loading
 
-def _deep_merge(base: dict, over: dict) -> dict:
+def deep_merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -142,8 +156,8 @@ def _read_toml(path: Path, chain: tuple = ()) -> dict:
         raise UserError(f"{path}: 'include' must be a file name or a list of file names")
     merged: dict = {}
     for inc in includes:
-        merged = _deep_merge(merged, _read_toml((path.parent / inc).resolve(), (*chain, path)))
-    return _deep_merge(merged, data)
+        merged = deep_merge(merged, _read_toml((path.parent / inc).resolve(), (*chain, path)))
+    return deep_merge(merged, data)
 
 
 def _check(value, tp, where: str):
@@ -200,6 +214,19 @@ def parse_set(items: list[str]) -> dict:
     return out
 
 
+def experiment_overrides(sets: list[str], seed: int | None = None, solver: str | None = None,
+                         embedding: str | None = None) -> tuple[dict, dict]:
+    """--set / --seed / --solver / --embedding -> (protocol overrides, method options). The seed,
+    solver and embedding are protocol fields (recipe.seed, transfer.solver, embedding.name)."""
+    overrides = parse_set([*sets, *([f"embedding.name={embedding}"] if embedding else [])])
+    method_options = overrides.pop("method", {})
+    if seed is not None:
+        overrides.setdefault("recipe", {})["seed"] = seed
+    if solver is not None:
+        overrides.setdefault("transfer", {})["solver"] = solver
+    return overrides, method_options
+
+
 def protocol_files() -> dict[str, Path]:
     """Public protocols: files in protocols/ whose name does not start with '_' (those are includes)."""
     return {p.stem: p for p in sorted(PROTOCOL_DIR.glob("*.toml")) if not p.name.startswith("_")}
@@ -219,7 +246,7 @@ def load_protocol(name_or_path: str, overrides: dict | None = None) -> Protocol:
     data = _read_toml(path)
     data.setdefault("name", path.stem)
     if overrides:
-        data = _deep_merge(data, overrides)
+        data = deep_merge(data, overrides)
     proto = _build(Protocol, data, "protocol")
     proto.path = str(path)
     _validate(proto)

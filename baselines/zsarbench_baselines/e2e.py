@@ -8,7 +8,8 @@ vectors and takes the nearest unseen label embedding (space = "semantic": run.py
 
 Recipe (zsarbench has no separate E2E recipe): one stage of warmup_epochs + joint_epochs epochs with
 the protocol's warm-up optimiser (SGD, warmup_lr, momentum, weight decay), cosine schedule, the same
-clip sampling and batch size as ResT. Training and encoding use the engine's Trainer and loaders.
+clip sampling and batch size as ResT. Training uses the engine's Trainer; encoding is every method's
+(Method.encode, sharded across torchrun ranks).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zsarbench.data.datasets import ClipDataset, VideoSet
-from zsarbench.engine.train import EpochBatches, Trainer, autocast, clip_loader, n_workers, to_frames
+from zsarbench.engine.train import Trainer, n_workers, to_frames
 from zsarbench.errors import UserError
-from zsarbench.methods.base import Encoded, Method, check_options
+from zsarbench.methods.base import Method, check_options
 from zsarbench.models.backbones import clip_flops, frame_backbone, sequence_features, to_channels_last
 from zsarbench.protocol import Recipe
 
@@ -83,27 +84,11 @@ class E2EMethod(Method):
         model.eval()
         return log
 
-    @torch.no_grad()
-    def encode(self, videos: VideoSet, recipe: Recipe, n_clips: int, device: str, progress=None,
-               desc: str = "") -> Encoded:
-        model = self.model.to(device).eval()
-        ds = ClipDataset(videos, self.frames, recipe.stride, recipe.crop, n_clips, recipe.resize or None)
-        batch_size = max(1, recipe.batch_size * 4 // n_clips)
-        loader = clip_loader(ds, EpochBatches(len(ds), batch_size), n_workers(recipe.workers, device), device)
-        task = progress.add_task(desc or f"features ({n_clips} clips/video)", total=len(ds)) if progress else None
-        feats, index, bad = [], [], []
-        for batch in loader:
-            bad += batch["bad_paths"]
-            if batch["clips"] is not None:
-                with autocast(device):
-                    out = model(to_frames(batch, device)).float()
-                feats.append(out.view(len(batch["index"]), n_clips, -1).mean(1).cpu())
-                index.append(batch["index"])
-            if progress:
-                progress.advance(task, len(batch["index"]) + len(batch["bad_paths"]))
-        feats = torch.cat(feats).numpy() if feats else np.zeros((0, self.emb_dim), np.float32)
-        index = torch.cat(index).numpy() if index else np.zeros(0, np.int64)
-        return Encoded(feats, index, bad)
+    def encode_clips(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.model(clips)
+
+    def feature_dim(self) -> int:
+        return self.emb_dim
 
     def forward_flops(self, frames: int, crop: int, n_classes: int) -> int:
         with torch.device("meta"):

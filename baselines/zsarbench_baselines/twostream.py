@@ -8,10 +8,11 @@ there are two streams:
   text stream    the (masked) label words -> RNN/LSTM started from the visual stream's final state,
                  predicting the masked words (MLM) - the bridge between the two spaces, like ResT's
                  words attending to the frames; the visual side never sees words.
-The training (warm-up of F, then joint L_cls + w L_mtl), encoding, transfer and evaluation are
-ResT's (zsarbench/methods/rest.py): only the network differs (`_new_model`). Its initialisation
-is ResT's too: BERT's (normal, std 0.02) for every linear and embedding layer outside F, the
-recurrent cells keeping PyTorch's; `init = "torch"` keeps PyTorch's everywhere.
+The options checks, training (warm-up of F, then joint L_cls + w L_mtl), encoding, transfer and
+evaluation are ResT's (zsarbench/methods/rest.py): only the network differs (`_new_model`), its
+heads built by ResT's own code (models/rest.py ResTHeads). Its initialisation is ResT's too:
+BERT's (normal, std 0.02) for every linear and embedding layer outside F, the recurrent cells
+keeping PyTorch's; `init = "torch"` keeps PyTorch's everywhere.
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ import torch
 import torch.nn as nn
 
 from zsarbench.errors import UserError
-from zsarbench.methods.base import Method, check_options
 from zsarbench.methods.rest import ResTMethod
 from zsarbench.models.backbones import frame_backbone
-from zsarbench.models.rest import INIT, PAD_ID, ResT, bert_init_outside_f
+from zsarbench.models.rest import INIT, PAD_ID, ResTHeads, bert_init_outside_f
 
 DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, layers=1, dropout=0.1, init="bert")
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM}
 
 
-class TwoStream(nn.Module):
+class TwoStream(ResTHeads):
     def __init__(self, num_classes: int, vocab_size: int, cell: str = "lstm", backbone: str = "resnet18",
                  dim: int = 768, layers: int = 1, dropout: float = 0.1, max_frames: int = 16, max_words: int = 8,
                  init: str = "bert"):
@@ -44,16 +44,9 @@ class TwoStream(nn.Module):
         self.word_emb = nn.Embedding(vocab_size, dim, padding_idx=PAD_ID)
         self.text = rnn(dim, dim, layers, batch_first=True, dropout=drop)
         self.drop = nn.Dropout(dropout)
-        self.out_norm = nn.LayerNorm(dim)
-        self.cls_head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, num_classes))
-        self.mlm_head = nn.Linear(dim, vocab_size)
-        # the warm-up head of ResT, unchanged (F is warmed up alone the same way)
-        self.warmup_norm = nn.LayerNorm(feat_dim, elementwise_affine=False)
-        self.warmup_head = nn.Linear(feat_dim * max_frames, num_classes)
+        self._add_heads(num_classes, vocab_size, dim, feat_dim, max_frames)   # ResT's (F is warmed up alike)
         if init == "bert":   # as ResT's
             bert_init_outside_f(self)
-
-    warmup_logits = ResT.warmup_logits
 
     def forward(self, feats: torch.Tensor, words: torch.Tensor | None = None) -> dict:
         """feats (B, T, p) frame features; words (B, N) (masked) word ids or None -> x, cls_logits,
@@ -69,17 +62,16 @@ class TwoStream(nn.Module):
 
 
 class TwoStreamMethod(ResTMethod):
-    """ResT's training and encoding around the two-stream network."""
+    """ResT's options checks, training and encoding around the two-stream network."""
+    DEFAULTS, OPTIONAL = DEFAULTS, {}
+    POSITIVE_INTS = ("frames", "dim", "layers")
+    CHOICES = {"init": INIT}
 
     def __init__(self, name: str, cell: str, **config):
-        cfg = {**check_options(name, config, DEFAULTS, ("frames", "dim", "layers"), {"init": INIT}), "cell": cell}
-        if not isinstance(cfg["dropout"], (int, float)) or not 0 <= cfg["dropout"] < 1:
-            raise UserError(f"method '{name}': dropout must be a number in [0, 1), not {cfg['dropout']!r}")
-        if cfg["init"] == "torch":  # the models trained before `init` existed: their checkpoint key
-            del cfg["init"]
-        Method.__init__(self, **cfg)
-        self.name, self.model, self.vocab, self.n_classes = name, None, [], 0
-        self.frames = self.cfg["frames"]
+        super().__init__(name, **config)
+        if not isinstance(self.cfg["dropout"], (int, float)) or not 0 <= self.cfg["dropout"] < 1:
+            raise UserError(f"method '{name}': dropout must be a number in [0, 1), not {self.cfg['dropout']!r}")
+        self.cfg["cell"] = cell   # in the checkpoint key, not an option
 
     def _new_model(self, n_classes: int, vocab_size: int, frames: int, max_words: int) -> nn.Module:
         c = self.cfg

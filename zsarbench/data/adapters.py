@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .datasets import ANNOTATION_DIRS, VIDEO_EXTS, VideoSet, folder_per_class
+from .videoset import ANNOTATION_DIRS, VIDEO_EXTS, VideoSet, folder_per_class
 
 # dataset name -> naming rules of text/labels.py
 KINDS = {"ucf101": "ucf101", "hmdb51": "hmdb51", "kinetics400": "kinetics", "kinetics600": "kinetics",

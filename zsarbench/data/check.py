@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-from .datasets import VideoSet
 from .video import CorruptVideo, frame_window, open_video, read_frames
+from .videoset import VideoSet
 
 
 def probe_video(item: tuple[str, tuple[float, float] | None]) -> str | None:

@@ -1,13 +1,12 @@
-"""Dataset adapters: each turns a dataset on disk into a VideoSet (videos, labels, class names).
+"""Datasets for torch: the clips of a VideoSet (ClipDataset), and a protocol's dataset name resolved to
+its VideoSet (synthetic, precomputed features, or a real layout through adapters.py).
 
 Class names always come from the dataset's own layout on disk, never from a list in the code."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,95 +16,7 @@ from ..errors import UserError
 from .features import is_feature_file, read_feature_clips
 from .frame_cache import slot_key
 from .video import CorruptVideo, read_clips, sample_clips
-
-VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
-ANNOTATION_DIRS = {"ucfTrainTestlist", "testTrainMulti_7030_splits", "annotations"}  # never class folders
-
-
-@dataclass
-class VideoSet:
-    name: str                     # dataset name as the protocol spells it
-    root: Path
-    classes: list[str]            # class names as on disk
-    paths: list[str]
-    labels: np.ndarray            # index into classes
-    kind: str = "folder"          # naming rules for class name -> words (text/labels.py)
-    skipped: list[str] = field(default_factory=list)  # unreadable videos met so far
-    # Annotated segments in seconds (ActivityNet, untrimmed Kinetics, manifests); NaN: whole file.
-    starts: np.ndarray | None = None
-    ends: np.ndarray | None = None
-    subsets: dict[str, np.ndarray] = field(default_factory=dict)  # official subset -> mask over videos
-    missing: list[str] = field(default_factory=list)  # annotated videos not found on disk
-    notes: list[str] = field(default_factory=list)    # layout remarks for `data check` and the run log
-    frame_cache: object = None    # a data.frame_cache.FrameCache holding these videos decoded, or None
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def window(self, i: int) -> tuple[float, float] | None:
-        """(start, end) seconds of video i's annotated segment, or None for the whole file."""
-        if self.starts is None or np.isnan(self.starts[i]):
-            return None
-        return float(self.starts[i]), float(self.ends[i])
-
-    def take(self, sel, classes: list[str] | None = None, labels: np.ndarray | None = None) -> "VideoSet":
-        """Videos `sel` (indices), optionally relabelled into new classes."""
-        sel = np.asarray(sel, dtype=np.int64)
-        cut = lambda a: None if a is None else a[sel]  # noqa: E731
-        return dataclasses.replace(
-            self, classes=list(self.classes if classes is None else classes),
-            paths=[self.paths[i] for i in sel], labels=self.labels[sel] if labels is None else labels,
-            skipped=[], starts=cut(self.starts), ends=cut(self.ends),
-            subsets={k: m[sel] for k, m in self.subsets.items()})
-
-    def select_subsets(self, names: list[str]) -> "VideoSet":
-        """Only the videos of the named official subsets (Kinetics "train", UCF101 "testlist01")."""
-        if not names:
-            return self
-        unknown = [n for n in names if n not in self.subsets]
-        if unknown:
-            have = ", ".join(sorted(self.subsets)) or "none"
-            raise UserError(f"dataset '{self.name}': no subset {', '.join(unknown)} in its annotations "
-                            f"(subsets: {have})")
-        return self.take(np.flatnonzero(np.logical_or.reduce([self.subsets[n] for n in names])))
-
-    def subset_classes(self, keep: list[str]) -> "VideoSet":
-        """Only the videos of the named classes, relabelled in the order of `keep`."""
-        index = {c: i for i, c in enumerate(keep)}
-        old = np.array([index.get(c, -1) for c in self.classes] or [-1], dtype=np.int64)[self.labels]
-        sel = np.flatnonzero(old >= 0)
-        return self.take(sel, keep, old[sel])
-
-    def cap_per_class(self, cap: int | None, seed: int = 0) -> "VideoSet":
-        """At most `cap` videos per class (a seeded choice), for affordable prototypes."""
-        if not cap:
-            return self
-        rng = np.random.default_rng(seed)
-        sel = []
-        for c in range(len(self.classes)):
-            idx = np.flatnonzero(self.labels == c)
-            sel.extend(sorted(rng.choice(idx, min(cap, len(idx)), replace=False).tolist()))
-        sel.sort()
-        return self.take(sel)
-
-
-def folder_per_class(name: str, root: Path, kind: str = "folder") -> VideoSet:
-    """root/<class>/<video>.<ext>, as UCF101 and HMDB51 ship."""
-    root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"dataset '{name}': folder {root} does not exist; "
-                        f"point --data-root {name}=PATH at the folder that holds one folder per class")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in ANNOTATION_DIRS)
-    if not classes:
-        raise UserError(f"dataset '{name}': {root} has no class folders; expected {root}/<class>/<video>.mp4")
-    paths, labels = [], []
-    for c, cname in enumerate(classes):
-        vids = sorted(p for p in (root / cname).iterdir() if p.suffix.lower() in VIDEO_EXTS)
-        paths += [str(p) for p in vids]
-        labels += [c] * len(vids)
-    if not paths:
-        raise UserError(f"dataset '{name}': no video files ({', '.join(VIDEO_EXTS)}) under {root}/<class>/")
-    return VideoSet(name, root, classes, paths, np.array(labels, dtype=np.int64), kind)
+from .videoset import VideoSet, folder_per_class  # VideoSet re-exported: its home is videoset.py
 
 
 def synth_dataset(name: str, synth_root: Path) -> VideoSet:

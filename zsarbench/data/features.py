@@ -23,7 +23,6 @@ with the recipe's stride (the same sampling as video frames), flattened to frame
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import numpy as np
 
 from ..errors import UserError
 from .video import CorruptVideo, sample_clips
+from .videoset import VideoSet, files_per_class
 
 FORMAT, VERSION, SUFFIX = "zsarbench-features", 1, ".npy"
 BOX_DIMS = 7
@@ -50,21 +50,14 @@ def read_meta(root: Path) -> dict:
     return meta
 
 
-def feature_dataset(name: str, root: Path):
+def feature_dataset(name: str, root: Path) -> VideoSet:
     """ROOT/<class>/<video>.npy -> a VideoSet whose paths are the .npy files."""
-    from .datasets import VideoSet
-
     root = Path(root)
     meta = read_meta(root)
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    paths, labels = [], []
-    for c, cname in enumerate(classes):
-        files = sorted(p for p in (root / cname).iterdir() if p.suffix == SUFFIX)
-        paths += [str(p) for p in files]
-        labels += [c] * len(files)
+    classes, paths, labels = files_per_class(root, lambda p: p.suffix == SUFFIX, skip=())
     if not paths:
         raise UserError(f"feature dataset '{name}': no {SUFFIX} files under {root}/<class>/")
-    vs = VideoSet(name, root, classes, paths, np.array(labels, dtype=np.int64), meta.get("naming", "folder"))
+    vs = VideoSet(name, root, classes, paths, labels, meta.get("naming", "folder"))
     vs.notes.append(f"precomputed features: dim {meta['dim']}, {meta['tokens_per_step']} token(s) per step; "
                     f"train with --set method.backbone={backbone_name(meta)}")
     return vs
@@ -115,33 +108,3 @@ def box_vector(box: np.ndarray, frame: int, n_frames: int, size: float) -> np.nd
     """Appendix E's 7-d vector of a box (x1, y1, x2, y2) in pixels of a size x size frame."""
     x1, y1, x2, y2 = np.asarray(box, dtype=np.float64) / size
     return np.array([x1, y1, x2, y2, x2 - x1, y2 - y1, frame / max(n_frames - 1, 1)], np.float32)
-
-
-def make_fixture(root: Path, classes: list[str], videos_per_class: int, seed: int = 0, dim: int = 24,
-                 regions: int = 3, steps: int = 8, naming: str = "synth") -> Path:
-    """A small generated region-feature dataset for tests: each word of a class name has a fixed
-    random code (shared across datasets through `word_codes`), a region's feature is one word's
-    code (seeded by the word) plus noise, boxes drift over time. Unseen classes share words with
-    seen ones, so a model trained on one fixture can transfer to another."""
-    rng = np.random.default_rng(seed)
-    feat_dim = dim - BOX_DIMS
-    items = []
-    for cname in classes:
-        words = cname.split()
-        codes = {w: np.random.default_rng(_stable_seed(w)).normal(size=feat_dim) for w in words}
-        for v in range(videos_per_class):
-            arr = np.zeros((steps, regions, dim), np.float32)
-            start = rng.uniform(0, 24, size=(regions, 2))
-            vel = rng.normal(0, 1.5, size=(regions, 2))
-            for t in range(steps):
-                for r in range(regions):
-                    w = words[(r + t) % len(words)]
-                    arr[t, r, :feat_dim] = codes[w] + rng.normal(0, 0.5, feat_dim)
-                    x, y = np.clip(start[r] + vel[r] * t, 0, 24)
-                    arr[t, r, feat_dim:] = box_vector([x, y, x + 8, y + 8], t, steps, 32)
-            items.append((cname, f"v{v:03d}", arr))
-    return write_feature_set(root, items, dim, regions, BOX_DIMS, naming, "generated test fixture")
-
-
-def _stable_seed(word: str) -> int:
-    return int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "little")

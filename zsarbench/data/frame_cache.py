@@ -95,10 +95,15 @@ class FrameCache:
         return [p for p, i in self.slot.items() if self.n[i] == 0]
 
 
+def frame_cache_root(cache_dir: Path, videos, resize: int | None) -> Path:
+    """Where the frame cache of `videos` decoded at `resize` lives; complete once it holds meta.json."""
+    return Path(cache_dir) / "frames" / cache_key(videos, resize)
+
+
 def build_frame_cache(videos, cache_dir: Path, resize: int | None = None, workers: int | None = None,
                       progress=None, desc: str = "") -> FrameCache:
     """Decode every video of `videos` once into the cache (or open the complete copy already there)."""
-    root = Path(cache_dir) / "frames" / cache_key(videos, resize)
+    root = frame_cache_root(cache_dir, videos, resize)
     if (root / "meta.json").exists():
         return FrameCache(root)
     part = root.with_name(root.name + ".part")

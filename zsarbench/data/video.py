@@ -1,8 +1,12 @@
-"""Video reading with decord and clip sampling (T frames with a stride).
+"""Video reading with decord and clip sampling (T frames with a stride); video writing with PyAV.
 
 torchvision 0.29 has no video reader; decord decodes only the frames a clip needs."""
 
 from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -81,3 +85,36 @@ def read_clips(path: str, frames: int, stride: int, n_clips: int = 1,
     vr = open_video(path, size)
     lo, hi = frame_window(vr, window)
     return read_frames(vr, lo + sample_clips(hi - lo, frames, stride, n_clips, rng))
+
+
+def write_video(path: Path, frames, fps: int, codec: str = "libx264", format: str | None = None,
+                options: dict[str, str] | None = None, atomic: bool = False) -> None:
+    """Encode RGB uint8 frames (a (T, H, W, 3) array or any iterable of (H, W, 3)) as yuv420p with PyAV.
+
+    format: the container (by default the one PyAV guesses from the suffix); options: the codec's
+    (crf, preset, g, threads). atomic: written to <name>.part and renamed when complete, so a partial
+    file never has the final name (nor a video suffix a folder listing would pick up)."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to write")
+    out = path.with_name(path.name + ".part") if atomic else path
+    if atomic and format is None:
+        format = path.suffix[1:]   # the .part name hides the suffix PyAV guesses the container from
+    with av.open(str(out), mode="w", format=format) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = first.shape[1], first.shape[0]
+        stream.pix_fmt = "yuv420p"
+        if options:
+            stream.options = dict(options)
+        for f in itertools.chain([first], frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    if atomic:
+        os.replace(out, path)

@@ -1,7 +1,9 @@
 """The Method interface: the hinge between training and the shared zero-shot inference.
 
-A method declares the space it classifies in and exposes fit and encode. Everything after encode
-(prototypes, transfer, scoring, metrics, results) is shared code that never looks inside it.
+A method declares the space it classifies in and exposes fit and encode. encode is one loop for
+every method (test clips, rank sharding under torchrun, mean over clips) around the method's
+encode_clips. Everything after encode (prototypes, transfer, scoring, metrics, results) is shared
+code that never looks inside it.
   space = "visual":   encode gives visual representations x; unseen classes get composite
                       prototypes from the semantic transfer (ResT, two-stream models)
   space = "semantic": encode maps videos into the label-embedding space; unseen classes are
@@ -17,8 +19,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from ..data.datasets import VideoSet
+from ..data.datasets import ClipDataset, VideoSet
+from ..engine import dist
+from ..engine.train import EpochBatches, autocast, clip_loader, n_workers, to_frames
 from ..errors import UserError
 from ..protocol import Recipe
 
@@ -49,9 +54,18 @@ class Encoded:
     bad_paths: list[str]        # videos that could not be decoded
 
 
+def crop_on_device(recipe: Recipe, device: str) -> bool:
+    """Whether clips are cropped on the GPU (the same pixels: an integer slice of the uint8 frames).
+    Whole frames stack into one batch only when all have one size (decoded at recipe.resize)."""
+    return device.startswith("cuda") and recipe.resize > 0
+
+
 class Method(ABC):
     name: str = ""
     space: str = "visual"
+    # What the shared encode() runs: the network (built by fit / load_state_dict) and its frames per clip.
+    model: torch.nn.Module | None = None
+    frames: int = 0
 
     def __init__(self, **config):
         self.cfg = dict(config)
@@ -67,10 +81,49 @@ class Method(ABC):
 
         state: an engine.train.TrainState to save progress to and resume from (None: no resume)."""
 
-    @abstractmethod
+    def encode_clips(self, clips: torch.Tensor) -> torch.Tensor:
+        """Normalised clips (B * n_clips, frames, 3, crop, crop) -> (B * n_clips, D) features, run by
+        encode() on the device under autocast, self.model in eval mode and no gradients."""
+        raise NotImplementedError(f"method '{self.name}' defines neither encode_clips nor encode")
+
+    def feature_dim(self) -> int:
+        """D of encode_clips: the width of an empty feature array (no readable video)."""
+        raise NotImplementedError(f"method '{self.name}' defines neither feature_dim nor encode")
+
+    @torch.no_grad()
     def encode(self, videos: VideoSet, recipe: Recipe, n_clips: int, device: str,
                progress=None, desc: str = "") -> Encoded:
-        """One feature vector per video (the mean over n_clips evenly spaced clips)."""
+        """One feature vector per video: the mean of encode_clips over n_clips evenly spaced clips.
+        Under torchrun each rank encodes its share of the videos and every rank gets the whole."""
+        self.model.to(device).eval()
+        ds = ClipDataset(videos, self.frames, recipe.stride, recipe.crop, n_clips, recipe.resize or None,
+                         crop_on_device=crop_on_device(recipe, device))
+        rank, world = dist.rank(), dist.world_size()
+        batch_size = max(1, recipe.batch_size * 4 // n_clips)
+        loader = clip_loader(ds, EpochBatches(len(ds), batch_size * world, rank=rank, world=world),
+                             n_workers(recipe.workers, device), device)
+        task = progress.add_task(desc or f"features ({n_clips} clips/video)", total=len(ds)) if progress else None
+        feats, index, bad = [], [], []
+        for batch in loader:
+            bad += batch["bad_paths"]
+            if batch["clips"] is not None:
+                B = batch["clips"].shape[0]
+                with autocast(device):
+                    x = self.encode_clips(to_frames(batch, device)).float()
+                feats.append(x.view(B, n_clips, -1).mean(1))   # stays on the device: no sync per batch
+                index.append(batch["index"])
+            if progress:
+                progress.advance(task, world * (len(batch["index"]) + len(batch["bad_paths"])))
+        feats = torch.cat(feats).cpu().numpy() if feats else np.zeros((0, self.feature_dim()), np.float32)
+        index = torch.cat(index).numpy() if index else np.zeros(0, np.int64)
+        if world > 1:  # gather every rank's share, back in the order of the videos
+            parts = dist.all_gather((feats, index, bad))
+            feats, index = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            order = np.argsort(index, kind="stable")
+            feats, index = feats[order], index[order]
+            bad_set = {b for p in parts for b in p[2]}
+            bad = [p for p in dict.fromkeys(videos.paths) if p in bad_set]
+        return Encoded(feats, index, bad)
 
     def forward_flops(self, frames: int, crop: int, n_classes: int) -> int | None:
         """FLOPs (torch.utils.flop_counter; a multiply-add counts 2) of encoding one test clip of

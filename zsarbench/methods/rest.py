@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -12,13 +11,13 @@ import torch.nn.functional as F
 from ..data.datasets import ClipDataset, VideoSet
 from ..engine import dist
 from ..engine.checkpoint import file_digest, load_checkpoint
-from ..engine.train import EpochBatches, Trainer, TrainState, autocast, clip_loader, n_workers, to_frames
+from ..engine.train import Trainer, TrainState, n_workers, to_frames
 from ..errors import UserError
 from ..models.backbones import clip_flops, sequence_features, to_channels_last
 from ..models.rest import ATTENTION, INIT, PAD_ID, ResT, mask_words
 from ..protocol import Recipe
 from ..registry import register_method
-from .base import Encoded, Method, check_options
+from .base import Method, check_options, crop_on_device
 
 DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, depth=12, heads=12, mlp_ratio=4, dropout=0.1,
                 init="bert")  # init: models/rest.py INIT
@@ -74,18 +73,18 @@ class _Stage(nn.Module):
         return self.model(feats, words) if self.joint else self.model.warmup_logits(feats)
 
 
-def _crop_on_device(recipe: Recipe, device: str) -> bool:
-    # Whole frames stack into one batch only when all have one size (decoded at recipe.resize).
-    return device.startswith("cuda") and recipe.resize > 0
-
-
 class ResTMethod(Method):
     space = "visual"
+    # The options a subclass with another network (twostream.py) declares in its place: DEFAULTS are
+    # always in config(), OPTIONAL only when not at their default (ablation options of ResT).
+    DEFAULTS, OPTIONAL = DEFAULTS, ABLATION_DEFAULTS
+    POSITIVE_INTS = ("frames", "dim", "depth", "heads")
+    CHOICES = {"attention": ATTENTION, "losses": LOSSES, "init": INIT}
 
     def __init__(self, name: str, **config):
-        check_options(name, config, {**DEFAULTS, **ABLATION_DEFAULTS}, ("frames", "dim", "depth", "heads"),
-                      {"attention": ATTENTION, "losses": LOSSES, "init": INIT})
-        cfg = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS or v != ABLATION_DEFAULTS[k]}}
+        defaults, optional = self.DEFAULTS, self.OPTIONAL
+        check_options(name, config, {**defaults, **optional}, self.POSITIVE_INTS, self.CHOICES)
+        cfg = {**defaults, **{k: v for k, v in config.items() if k in defaults or v != optional[k]}}
         if cfg["init"] == "torch":  # every checkpoint made before `init` existed used PyTorch's init
             del cfg["init"]
         if not isinstance(cfg.get("freeze", False), bool):
@@ -109,6 +108,7 @@ class ResTMethod(Method):
         to_channels_last(self.model.frame_encoder)
 
     def option(self, key: str):
+        # ResT's defaults also for a subclass without the option: its training is ResT's default one
         return self.cfg.get(key, ABLATION_DEFAULTS.get(key))
 
     def config(self) -> dict:
@@ -153,7 +153,7 @@ class ResTMethod(Method):
         words = self._word_ids(class_words).to(device)
         ds = ClipDataset(videos, frames, recipe.stride, recipe.crop, recipe.train_clips,
                          recipe.resize or None, seed=recipe.seed, flip=recipe.flip,
-                         crop_on_device=_crop_on_device(recipe, device))
+                         crop_on_device=crop_on_device(recipe, device))
         workers = n_workers(recipe.workers, device)
         if dist.rank():  # every rank built the same weights; dropout and MLM masks differ per rank
             torch.manual_seed(dist.rank_seed(recipe.seed))
@@ -221,40 +221,12 @@ class ResTMethod(Method):
 
         return warm_loss, joint_loss
 
-    @torch.no_grad()
-    def encode(self, videos: VideoSet, recipe: Recipe, n_clips: int, device: str,
-               progress=None, desc: str = "") -> Encoded:
-        """Features of `videos`; under torchrun each rank encodes its share and all get the whole."""
-        model = self.model.to(device).eval()
-        ds = ClipDataset(videos, self.frames, recipe.stride, recipe.crop, n_clips, recipe.resize or None,
-                         crop_on_device=_crop_on_device(recipe, device))
-        rank, world = dist.rank(), dist.world_size()
-        batch_size = max(1, recipe.batch_size * 4 // n_clips)
-        loader = clip_loader(ds, EpochBatches(len(ds), batch_size * world, rank=rank, world=world),
-                             n_workers(recipe.workers, device), device)
-        task = progress.add_task(desc or f"features ({n_clips} clips/video)", total=len(ds)) if progress else None
-        feats, index, bad = [], [], []
-        for batch in loader:
-            bad += batch["bad_paths"]
-            if batch["clips"] is not None:
-                B = batch["clips"].shape[0]
-                with autocast(device):
-                    x = model(frame_features(model, to_frames(batch, device)))["x"].float()
-                feats.append(x.view(B, n_clips, -1).mean(1))   # stays on the device: no sync per batch
-                index.append(batch["index"])
-            if progress:
-                progress.advance(task, world * (len(batch["index"]) + len(batch["bad_paths"])))
-        dim = self.model.out_norm.normalized_shape[0]
-        feats = torch.cat(feats).cpu().numpy() if feats else np.zeros((0, dim), np.float32)
-        index = torch.cat(index).numpy() if index else np.zeros(0, np.int64)
-        if world > 1:  # gather every rank's share, back in the order of the videos
-            parts = dist.all_gather((feats, index, bad))
-            feats, index = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-            order = np.argsort(index, kind="stable")
-            feats, index = feats[order], index[order]
-            bad_set = {b for p in parts for b in p[2]}
-            bad = [p for p in dict.fromkeys(videos.paths) if p in bad_set]
-        return Encoded(feats, index, bad)
+    def encode_clips(self, clips: torch.Tensor) -> torch.Tensor:
+        """The visual representation x = LN(z_L^0) of each clip (no label words)."""
+        return self.model(frame_features(self.model, clips))["x"]
+
+    def feature_dim(self) -> int:
+        return self.model.out_norm.normalized_shape[0]
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "vocab": self.vocab, "n_classes": self.n_classes,

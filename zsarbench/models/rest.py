@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .backbones import frame_backbone, sequence_features
+from .backbones import frame_backbone
 
 PAD_ID, MASK_ID = 0, 1  # special word ids; real words start at 2
 # "rest": the paper's mask (rest_attention_mask). "cross": every token attends to every token, the
@@ -84,7 +84,29 @@ def bert_init_outside_f(net: nn.Module) -> None:
             bert_init(module)
 
 
-class ResT(nn.Module):
+class ResTHeads(nn.Module):
+    """The heads of ResT, shared by the networks trained as ResT (the two-stream RNN/LSTM): the
+    representation's norm, the CLS and MLM heads and the warm-up head over F's features."""
+
+    def _add_heads(self, num_classes: int, vocab_size: int, dim: int, feat_dim: int, max_frames: int) -> None:
+        # Created in this order (parameter names, state_dict order and random draws depend on it).
+        self.out_norm = nn.LayerNorm(dim)
+        self.cls_head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, num_classes))
+        self.mlm_head = nn.Linear(dim, vocab_size)
+        # Warm-up head: the paper trains F alone first but does not say through which head.
+        # A linear classifier over the time-ordered frame features keeps motion order visible;
+        # features are layer-normalised per frame first, which keeps the wide (T * p) input stable.
+        self.warmup_norm = nn.LayerNorm(feat_dim, elementwise_affine=False)
+        self.warmup_head = nn.Linear(feat_dim * max_frames, num_classes)
+
+    def warmup_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, T, p) frame features -> (B, C) warm-up logits (T up to max_frames, zero-padded)."""
+        B, T, p = feats.shape
+        flat = F.pad(self.warmup_norm(feats), (0, 0, 0, self.max_frames - T)).flatten(1)
+        return self.warmup_head(flat)
+
+
+class ResT(ResTHeads):
     def __init__(self, num_classes: int, vocab_size: int, backbone: str = "resnet18",
                  dim: int = 768, depth: int = 12, heads: int = 12, mlp_ratio: int = 4,
                  dropout: float = 0.1, max_frames: int = 32, max_words: int = 8, attention: str = "rest", init: str = "bert"):
@@ -107,29 +129,13 @@ class ResT(nn.Module):
         layer = nn.TransformerEncoderLayer(dim, heads, dim * mlp_ratio, dropout, activation="gelu",
                                            batch_first=True, norm_first=False)  # post-LN
         self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
-        self.out_norm = nn.LayerNorm(dim)
-        self.cls_head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, num_classes))
-        self.mlm_head = nn.Linear(dim, vocab_size)
-        # Warm-up head: the paper trains F alone first but does not say through which head.
-        # A linear classifier over the time-ordered frame features keeps motion order visible;
-        # features are layer-normalised per frame first, which keeps the wide (T * p) input stable.
-        self.warmup_norm = nn.LayerNorm(feat_dim, elementwise_affine=False)
-        self.warmup_head = nn.Linear(feat_dim * max_frames, num_classes)
+        self._add_heads(num_classes, vocab_size, dim, feat_dim, max_frames)
         nn.init.trunc_normal_(self.pos_emb, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         if init == "bert":
             bert_init_outside_f(self)
 
     # -- building blocks -------------------------------------------------------------------
-    def frame_features(self, video: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) frames -> (B, T, p) pooled frame features r."""
-        return sequence_features(self.frame_encoder, video)
-
-    def warmup_logits(self, feats: torch.Tensor) -> torch.Tensor:
-        B, T, p = feats.shape
-        flat = F.pad(self.warmup_norm(feats), (0, 0, 0, self.max_frames - T)).flatten(1)
-        return self.warmup_head(flat)
-
     def _embed(self, feats: torch.Tensor, words: torch.Tensor | None) -> torch.Tensor:
         B, T, _ = feats.shape
         vis = torch.cat([self.cls_token.expand(B, -1, -1), self.proj(feats)], 1)
@@ -167,8 +173,3 @@ class ResT(nn.Module):
         if words is not None:
             out["mlm_logits"] = self.mlm_head(h[:, 1 + T:])
         return out
-
-    @torch.no_grad()
-    def represent(self, video: torch.Tensor) -> torch.Tensor:
-        """Visual representation x of (B, T, 3, H, W) clips, no label text."""
-        return self.forward(self.frame_features(video))["x"]

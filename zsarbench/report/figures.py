@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .load import Result
-from .tables import display
+from .cells import display
 
 MAIN_METHOD = "rest18"
 MAX_UNSEEN_ROWS, MAX_SEEN_COLUMNS = 20, 40   # Fig. 3 shows a subset of the classes when there are more
@@ -186,9 +186,9 @@ def hubness(r: Result, ablation: Result | None, out_dir: Path) -> list[str]:
     """Histogram of psi_1(j) over prototypes j, pooled over the splits, per variant."""
     plt = _plt()
     if ablation is not None:
-        series = [(f"{v['label']} ({v['space']})", v["splits"], v["aggregate"]["hubness"]["k1"])
-                  for v in ablation.data["variants"] if v["variant"] in ("reverse", "none", "all")]
-        source = f"{display(ablation.method)} on {ablation.protocol} ({ablation.path})"
+        rows = [v for v in ablation.rows(r.protocol) if v["variant"] in ("reverse", "none", "all")]
+        series = [(f"{v['label']} ({v['cells']['space']})", v["splits"], v["aggregate"]["hubness"]["k1"]) for v in rows]
+        source = f"{display(rows[0]['method'])} on {r.protocol} ({ablation.path})"
     else:
         series = [("All constraints (V)", r.data["splits"], r.data["aggregate"]["hubness"]["k1"])]
         source = _subtitle(r)
@@ -218,8 +218,8 @@ def write_figures(R: list[Result], out_dir: Path) -> list[str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     ablations = {}
     for r in sorted(R, key=lambda r: (r.finished, r.path)):
-        if r.kind == "zsar-ablation" and r.ablation == "constraints" and "variants" in r.data:
-            ablations[r.protocol] = r
+        if r.kind == "zsar-ablation" and r.ablation == "constraints":
+            ablations.update({p: r for p in r.protocols if r.rows(p)})
     written = []
     for protocol, r in main_runs(R).items():
         sp0 = r.data["splits"][0]

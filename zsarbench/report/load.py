@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from ..results import SCHEMA_VERSION
+from ..results import READABLE_VERSIONS, SCHEMA_VERSION, row_key
 
 KINDS = ("zsar-run", "zsar-ablation")
 REQUIRED = {  # dotted keys every file of a kind must have (what the reports read)
@@ -21,8 +21,8 @@ REQUIRED = {  # dotted keys every file of a kind must have (what the reports rea
                  "overrides", "metric_scale", "splits", "aggregate.top1", "aggregate.top5"),
     "zsar-ablation": ("command", "overrides", "metric_scale", "ablation"),
 }
-# an ablation file is one of two layouts: one protocol with `variants` (ablate constraints), or
-# `rows` scored on several `protocols` (the paper's ablation tables, ablate.ablate_table)
+# An ablation file has `rows` scored on several `protocols` (schema 2, and the paper tables of
+# schema 1); schema 1's constraint ablation had one protocol and its `variants` instead.
 ABLATION_LAYOUTS = (("variants", "method.name", "protocol.name"), ("rows", "protocols"))
 SKIP_DIRS = ("tables", "figures")
 
@@ -49,24 +49,30 @@ class Result:
         return self.protocols[0]
 
     def rows(self, protocol: str) -> list[dict]:
-        """An ablation's rows scored on `protocol`, in file order, in one shape for both layouts:
-        key (identifies the row across files), label, cells (the paper's text columns), aggregate,
-        splits, cost, checkpoint (key of the model that produced it)."""
+        """An ablation's rows scored on `protocol`, in file order, in one shape for every layout:
+        key (identifies the row across files), id (paper_tables.Row.id, None in schema 1 tables),
+        label, cells (the paper's text columns), method, variant, aggregate, splits, cost,
+        checkpoint (key of the model that produced it)."""
         d = self.data
-        if "variants" in d:
-            return [{"key": v["variant"], "label": v.get("label", v["variant"]), "cells": {"space": v.get("space", "")},
+        if "variants" in d:   # schema 1, constraints
+            return [{"key": v["variant"], "id": v["variant"], "label": v.get("label", v["variant"]),
+                     "cells": {"space": v.get("space", "")}, "method": d["method"]["name"], "variant": v["variant"],
                      "aggregate": v["aggregate"], "splits": v.get("splits", []), "cost": d.get("cost") or {},
                      "checkpoint": (d.get("checkpoint") or {}).get("key")}
                     for v in d["variants"] if protocol == d["protocol"]["name"]]
         out = []
         for row in d["rows"]:
             res = (row.get("results") or {}).get(protocol)
-            if res is not None:
-                key = json.dumps([row.get("cells"), row.get("method", {}).get("name"), row.get("variant"),
-                                  row.get("embedding"), row.get("recipe")], sort_keys=True)
-                out.append({"key": key, "label": " ".join(str(v) for v in row["cells"].values()),
-                            "cells": row["cells"], "aggregate": res["aggregate"], "splits": res.get("splits", []),
-                            "cost": row.get("cost") or {}, "checkpoint": (row.get("checkpoint") or {}).get("key")})
+            if res is None:
+                continue
+            method = (row.get("method") or {}).get("name")
+            key = row.get("key") or row_key(row.get("cells"), method, row.get("variant"), row.get("embedding"),
+                                            row.get("recipe"))
+            cells = row["cells"]
+            label = cells["variant"] if "variant" in cells else " ".join(str(v) for v in cells.values())
+            out.append({"key": key, "id": row.get("id"), "label": label, "cells": cells, "method": method,
+                        "variant": row.get("variant"), "aggregate": res["aggregate"], "splits": res.get("splits", []),
+                        "cost": row.get("cost") or {}, "checkpoint": (row.get("checkpoint") or {}).get("key")})
         return out
 
     @property
@@ -114,8 +120,9 @@ def check(data, name: str) -> bool:
                         f"({SCHEMA_VERSION}); upgrade zsarbench")
     if data.get("kind") not in KINDS:
         return False
-    if version != SCHEMA_VERSION:
-        raise UserError(f"{name}: kind '{data['kind']}' needs schema_version {SCHEMA_VERSION}, found {version!r}")
+    if version not in READABLE_VERSIONS:
+        raise UserError(f"{name}: kind '{data['kind']}' needs a schema_version in {READABLE_VERSIONS}, "
+                        f"found {version!r}")
     layout = () if data["kind"] != "zsar-ablation" else ABLATION_LAYOUTS[0 if "variants" in data else 1]
     for key in (*REQUIRED[data["kind"]], *layout):
         try:

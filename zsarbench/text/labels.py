@@ -88,6 +88,3 @@ def class_words(name: str, kind: str = "generic") -> list[str]:
     words = [w for w in re.split(r"[_\s\-]+", text) if w and w not in KINDS[kind]]
     return [lemmatise_verb(w) for w in words]
 
-
-def label_text(name: str, kind: str = "generic") -> str:
-    return " ".join(class_words(name, kind))

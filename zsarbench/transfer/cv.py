@@ -13,6 +13,7 @@ import itertools
 import time
 
 import numpy as np
+from sklearn.model_selection import KFold
 
 from ..evaluate import class_means, top_k_hits
 from .variants import get_variant, unseen_scores
@@ -24,7 +25,8 @@ def cross_validate(seen_vecs: np.ndarray, feats: np.ndarray, labels: np.ndarray,
     used = get_variant(variant).params
     kappa = len(seen_vecs)
     folds = min(folds, kappa)
-    groups = np.array_split(np.random.RandomState(seed).permutation(kappa), folds)
+    # class folds: a seeded shuffle of the seen classes cut into near-equal groups
+    groups = [held for _, held in KFold(folds, shuffle=True, random_state=seed).split(np.arange(kappa))]
     protos = class_means(feats, labels, kappa)
     grid = list(itertools.product(thetas if "theta" in used else [None], Ks if "K" in used else [None],
                                   rhos if "rho" in used else [None]))

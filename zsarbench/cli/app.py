@@ -1,0 +1,44 @@
+"""The `zsarbench` command group: every subcommand attached here, and the console-script entry, where
+bad input becomes one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import UserError
+from .common import console
+from .datasets import data, labels, overlap
+from .experiments import ablate, run
+from .reports import figures, ls, show, tables, validate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="zsarbench")
+def main():
+    """Zero-shot action recognition benchmark: ResT and baselines under leak-free protocols."""
+
+
+for _command in (run, ablate, tables, figures, ls, show, validate, data, labels, overlap):
+    main.add_command(_command)
+
+
+def entry():
+    """Console-script entry: every UserError or usage error is one line and exit code 2."""
+    try:
+        rv = main.main(standalone_mode=False)
+        sys.exit(rv if isinstance(rv, int) else 0)
+    except UserError as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as e:
+        console.print(f"[red]error:[/red] {e.format_message()} (see `zsarbench --help`)", highlight=False,
+                      soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,109 @@
+"""What every command shares: the consoles, the progress display, the experiment options (one
+decorator) and the context they build."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+console = Console(stderr=True)
+# Piped output (files, CI logs, tests) gets wide lines instead of names folded mid-word.
+out = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def make_progress() -> Progress:
+    """Bars on stderr; torchrun's ranks other than 0 draw nothing (engine/dist.py)."""
+    from ..engine import dist   # here, not at the top: `--help` and argument errors need no torch
+
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+                    transient=False, disable=not dist.is_main())
+
+
+cache_option = click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+                            help="Where synthetic data, checkpoints and features go "
+                                 "[env ZSARBENCH_CACHE; default ~/.cache/zsarbench].")
+data_root_option = click.option("--data-root", "data_roots", multiple=True, metavar="NAME=PATH",
+                                help="Where dataset NAME lives (repeatable) [else env ZSARBENCH_DATA_<NAME>, "
+                                     "else ~/.config/zsarbench/datasets.toml].")
+
+
+def results_dir_option(help: str = "Where results files go (RESULTS_DIR/<protocol>/...)."):
+    return click.option("--results-dir", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
+                        show_default=True, help=help)
+
+
+def experiment_options(default_protocols: tuple = ()):
+    """The options of every command that trains and scores: -p (required without defaults), --set,
+    --seed, --solver, --embedding, --device, --resume, --results-dir, --cache-dir, --data-root."""
+    options = [
+        click.option("--protocol", "-p", "protocols", multiple=True, default=default_protocols,
+                     required=not default_protocols, show_default=bool(default_protocols),
+                     help="Protocol name or .toml path; repeat it or separate names by commas for several "
+                          "(they share one trained model where the training is the same)."),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                     help="Override a protocol field (recipe.joint_epochs=1) or a method option (method.depth=2)."),
+        click.option("--seed", type=int, default=None, help="Training seed (recipe.seed)."),
+        click.option("--solver", type=click.Choice(["mip", "exact"]), default=None,
+                     help="Transfer solver (transfer.solver): integer program or the exact row-wise solver."),
+        click.option("--embedding", default=None,
+                     help="Label embedding (embedding.name): glove-6b-50d or word2vec:PATH."),
+        click.option("--device", default="auto", help="auto, cpu, cuda, cuda:1 ..."),
+        click.option("--resume/--no-resume", default=True, show_default=True,
+                     help="Continue an interrupted training of the same run from its last saved state "
+                          "(saved at epoch ends and every recipe.checkpoint_every steps)."),
+        results_dir_option(), cache_option, data_root_option,
+    ]
+
+    def decorate(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+    return decorate
+
+
+def protocol_names(values) -> list[str]:
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+@contextmanager
+def experiment_context(opts: dict):
+    """A progress display and the run context of the experiment options (context.make_context)."""
+    from ..context import make_context
+    from ..data.roots import parse_roots
+
+    with make_progress() as progress:
+        yield make_context(opts["cache_dir"], opts["results_dir"], opts["device"], progress,
+                           parse_roots(opts["data_roots"]), opts["resume"])
+
+
+def experiment_settings(method: str | None, opts: dict) -> tuple[dict, dict, dict]:
+    """(protocol overrides, method options, overrides as recorded in results) of the options.
+    `method`: fail fast on an unknown method or option before any data is read."""
+    from ..protocol import experiment_overrides
+    from ..registry import create_method
+
+    overrides, method_options = experiment_overrides(list(opts["sets"]), opts["seed"], opts["solver"],
+                                                     opts["embedding"])
+    if method is not None:
+        create_method(method, **method_options)
+    return overrides, method_options, {**overrides, **({"method": method_options} if method_options else {})}
+
+
+def load_experiment(method: str, opts: dict) -> list[tuple]:
+    """(protocol, method options, recorded overrides) per protocol, all checked before any work."""
+    from ..protocol import load_protocol
+
+    overrides, method_options, recorded = experiment_settings(method, opts)
+    return [(load_protocol(name, overrides), method_options, recorded) for name in protocol_names(opts["protocols"])]
+
+
+def first(items, n: int = 10) -> str:
+    items = list(items)
+    return ", ".join(map(str, items[:n])) + (f" (+{len(items) - n} more)" if len(items) > n else "")

@@ -1,0 +1,187 @@
+"""`zsarbench data synth | cache | check`, `zsarbench labels`, `zsarbench overlap`: datasets, their
+class names and words, and the overlap between source and targets."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from ..context import command_line, default_cache_dir
+from .common import cache_option, data_root_option, first, make_progress, out, results_dir_option
+
+
+@click.group()
+def data():
+    """Datasets: check a real dataset's root, generate the embedded synthetic benchmark."""
+
+
+@data.command("synth")
+@click.option("--protocol", "-p", "protocol_name", default="synth-ucf-0-50", show_default=True,
+              help="Protocol whose [synth] settings to use.")
+@click.option("--force", is_flag=True, help="Delete and regenerate even if a complete copy exists.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override synth.* fields.")
+@cache_option
+def data_synth(protocol_name, force, sets, cache_dir):
+    """Generate (or regenerate) the synthetic videos into the cache."""
+    import json
+    import time
+    from ..data.synth import ensure_synth
+    from ..protocol import load_protocol, parse_set
+
+    cfg = load_protocol(protocol_name, parse_set(list(sets))).synth
+    t = time.time()
+    with make_progress() as progress:
+        root = ensure_synth(cache_dir or default_cache_dir(), cfg, force=force, progress=progress)
+    manifest = json.loads((root / "manifest.json").read_text())
+    for domain, classes in manifest["classes"].items():
+        out.print(f"synth-{domain}: {len(classes)} classes")
+    out.print(f"{manifest['n_videos']} videos in {root} ({time.time() - t:.1f} s)")
+
+
+@data.command("cache")
+@click.option("--protocol", "-p", "protocol_name", default="synth-ucf-0-50", show_default=True,
+              help="Protocol whose source and target datasets to decode, at its recipe.resize.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override protocol fields (recipe.resize=128).")
+@click.option("--workers", type=int, default=None, help="Decoding processes [default: the cores, at most 8].")
+@data_root_option
+@cache_option
+def data_cache(protocol_name, sets, workers, data_roots, cache_dir):
+    """Decode a protocol's datasets once into the frame cache that recipe.frame_cache=true trains from."""
+    from ..data.datasets import resolve_dataset
+    from ..data.frame_cache import build_frame_cache, frame_cache_root
+    from ..data.roots import parse_roots
+    from ..protocol import load_protocol, parse_set
+
+    P = load_protocol(protocol_name, parse_set(list(sets)))
+    cache_dir, resize = cache_dir or default_cache_dir(), P.recipe.resize or None
+    with make_progress() as progress:
+        for name in dict.fromkeys([P.source.dataset, P.target.dataset]):  # what `run` attaches (run.prepare)
+            vs = resolve_dataset(name, P, cache_dir, progress, parse_roots(data_roots))
+            reused = (frame_cache_root(cache_dir, vs, resize) / "meta.json").exists()
+            fc = build_frame_cache(vs, cache_dir, resize, workers, progress, f"decoding {name} ({len(vs)} videos)")
+            m, bad = fc.meta, fc.meta["unreadable"]
+            how = "already there" if reused else f"decoded in {m['seconds']:.1f} s"
+            progress.console.print(f"{name}: {m['n_videos']} videos, {m['bytes'] / 1e9:.2f} GB in {fc.root} ({how}); "
+                                   f"{len(bad)} unreadable" + (f": {first(bad, 5)}" if bad else ""), markup=False)
+    if not P.recipe.frame_cache:
+        out.print("train from it with --set recipe.frame_cache=true")
+
+
+def _real_dataset(name: str, data_roots) -> tuple:
+    """Dataset NAME read from its root (data/roots.py), and where that root came from."""
+    from ..data.adapters import load_dataset
+    from ..data.roots import dataset_root, parse_roots
+
+    root, origin = dataset_root(name, parse_roots(data_roots))
+    return load_dataset(name, root), origin
+
+
+@data.command("check")
+@click.argument("name")
+@click.option("--probe", type=int, default=None, metavar="N",
+              help="Open a seeded sample of N videos to find unreadable ones (default: all).")
+@data_root_option
+@results_dir_option()
+def data_check(name, probe, data_roots, results_dir):
+    """Classes, videos per class, missing classes and videos, unreadable files of dataset NAME."""
+    from ..data.check import check_dataset
+    from ..results import new_results_path, write_json_atomic
+
+    vs, origin = _real_dataset(name, data_roots)
+    with make_progress() as progress:
+        rep = check_dataset(vs, probe, progress=progress)
+    counts = rep["videos_per_class"]
+    if len(counts) <= 120:
+        table = Table("class", "videos", "class", "videos", "class", "videos", title=f"{name}: videos per class")
+        cells = [x for c, n in counts.items() for x in (c, str(n))]
+        for i in range(0, len(cells), 6):
+            table.add_row(*cells[i:i + 6])
+        out.print(table)
+    n = sorted(counts.values())
+    out.print(f"{name} ({vs.kind} naming rules) at {vs.root} (root from {origin})")
+    out.print(f"{rep['n_classes']} classes, {rep['n_videos']} videos"
+              + (f" (annotated segments of {rep['n_files']} files)" if rep["segments"] else "")
+              + (f"; videos per class min {n[0]}, median {n[len(n) // 2]}, max {n[-1]}" if n else ""))
+    if rep["subsets"]:
+        out.print("official subsets: " + ", ".join(f"{k} {v}" for k, v in rep["subsets"].items()))
+    out.print(f"classes without videos: {len(rep['classes_without_videos'])}"
+              + (f": {first(rep['classes_without_videos'])}" if rep["classes_without_videos"] else ""))
+    out.print(f"annotated videos missing on disk: {len(rep['missing_videos'])}"
+              + (f": {first(rep['missing_videos'], 5)}" if rep["missing_videos"] else ""))
+    out.print(f"unreadable videos: {len(rep['unreadable'])} of {rep['probed']} opened"
+              + (f": {first((u['path'] for u in rep['unreadable']), 5)}" if rep["unreadable"] else ""))
+    for note in rep["notes"]:
+        out.print(f"note: {note}", markup=False)
+    path = new_results_path(results_dir, "data-check", name)
+    write_json_atomic(path, rep)
+    out.print(f"full report: {path}")
+
+
+# ----------------------------------------------------------------------------- labels / overlap
+
+@click.command()
+@click.argument("name")
+@click.option("--embedding", default="glove-6b-50d", show_default=True,
+              help="glove-6b-50d (offline) or word2vec:PATH (the paper's GoogleNews vectors).")
+@data_root_option
+@cache_option
+def labels(name, embedding, data_roots, cache_dir):
+    """Each class of dataset NAME, its words and any out-of-vocabulary word."""
+    from ..text.embeddings import load_embedding
+    from ..text.labels import class_words, has_override
+
+    vs, _ = _real_dataset(name, data_roots)
+    emb = load_embedding(embedding, str(cache_dir or default_cache_dir()))
+    table = Table("class", "words", "out of vocabulary", "from", title=f"{name}: class names -> words ({vs.kind} rules)")
+    n_over = n_oov = 0
+    for c in vs.classes:
+        words, over = class_words(c, vs.kind), has_override(c, vs.kind)
+        oov = emb.oov(words)
+        n_over, n_oov = n_over + over, n_oov + bool(oov)
+        table.add_row(c, " ".join(words), f"[red]{' '.join(oov)}[/red]" if oov else "", "override" if over else "rules")
+    out.print(table)
+    out.print(f"{len(vs.classes)} classes, {n_over} from the override table, {n_oov} with out-of-vocabulary "
+              f"words under {embedding}")
+
+
+@click.command()
+@click.option("--source", required=True, help="Source dataset (e.g. kinetics700).")
+@click.option("--targets", required=True, help="Target datasets, comma-separated (e.g. ucf101,hmdb51).")
+@click.option("--embedding", default="glove-6b-50d", show_default=True,
+              help="glove-6b-50d (offline) or word2vec:PATH (the paper's GoogleNews vectors).")
+@click.option("--tau", type=float, default=0.05, show_default=True,
+              help="Remove a source class whose cosine distance to some target class is below tau.")
+@data_root_option
+@results_dir_option()
+@cache_option
+def overlap(source, targets, embedding, tau, data_roots, results_dir, cache_dir):
+    """Source classes that overlap the targets: each with its nearest target class and the distance."""
+    import time
+
+    from ..data.overlap import SUBSET_NAMES, overlap_between
+    from ..results import new_results_path, now, provenance, write_json_atomic
+    from ..text.embeddings import load_embedding
+    names = [t.strip() for t in targets.split(",") if t.strip()]
+    src, tgts = _real_dataset(source, data_roots)[0], [_real_dataset(t, data_roots)[0] for t in names]
+    emb = load_embedding(embedding, str(cache_dir or default_cache_dir()))
+    t = time.time()
+    res, words = overlap_between(src, tgts, emb, tau)
+    seconds = time.time() - t
+    table = Table("source class", "words", "nearest target class", "target", "words", "distance",
+                  title=f"{source} classes removed (cosine distance < {tau} under {embedding})")
+    for r in sorted(res.removed, key=lambda r: r["distance"]):
+        table.add_row(r["source"], " ".join(words[source][r["source"]]), r["nearest_target"], r["target_dataset"],
+                      " ".join(words[r["target_dataset"]][r["nearest_target"]]), f"{r['distance']:.4f}")
+    out.print(table)
+    subset = SUBSET_NAMES.get((source, frozenset(names)), "")
+    out.print(f"removed {len(res.removed)}, kept {len(res.kept)} of {len(src.classes)} {source} classes"
+              + (f": the {subset} subset under {embedding} (E2E's word2vec run kept {subset[1:]})" if subset else "")
+              + f"; {len(src.classes)} x {sum(len(x.classes) for x in tgts)} classes: words, vectors and "
+              f"distances in {seconds:.2f} s")
+    path = new_results_path(results_dir, "overlap", f"{source}-vs-{'+'.join(names)}")
+    write_json_atomic(path, {
+        "kind": "zsar-overlap", "command": command_line(),
+        "source": source, "targets": names, "embedding": embedding, "tau": tau, "subset_name": subset,
+        "n_source_classes": len(src.classes), "removed": res.removed, "kept": res.kept, "words": words,
+        "seconds": round(seconds, 4), "provenance": {**provenance(), "finished": now()}})
+    out.print(f"saved: {path}")

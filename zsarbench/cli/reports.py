@@ -1,0 +1,132 @@
+"""`zsarbench tables | figures | ls | show | validate`: reports from results files, and what is there."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from .common import out, results_dir_option
+
+read_results_option = results_dir_option("Read RESULTS_DIR/**/*.json.")
+
+
+@click.command()
+@read_results_option
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Where to write [default RESULTS_DIR/tables].")
+def tables(results_dir, out_dir):
+    """The paper's Tables 1-9 as Markdown and LaTeX, from the results files (docs/results.md)."""
+    from ..report.load import load_results
+    from ..report.tables import write_tables
+
+    t = time.time()
+    results = load_results(results_dir)
+    out_dir = out_dir or results_dir / "tables"
+    missing = write_tables(results, out_dir)
+    out.print(f"{len(results)} results files -> {len(missing)} tables in {out_dir} "
+              f"({sum(missing.values())} cells still missing; each table lists the commands) in {time.time() - t:.2f} s")
+
+
+@click.command()
+@read_results_option
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Where to write [default RESULTS_DIR/figures].")
+def figures(results_dir, out_dir):
+    """Confusion matrices, per-class accuracy, t-SNE, transfer matrices and hubness (PNG and PDF)."""
+    from ..report.figures import write_figures
+    from ..report.load import load_results
+
+    t = time.time()
+    out_dir = out_dir or results_dir / "figures"
+    written = write_figures(load_results(results_dir), out_dir)
+    out.print(f"{len(written)} figure files in {out_dir} in {time.time() - t:.1f} s")
+
+
+@click.command("ls")
+@click.argument("what", type=click.Choice(["methods", "protocols", "tables"]))
+@click.argument("pattern", default="*")
+@click.option("--names", is_flag=True, help="Only the names, one per line (for scripts and the Makefile).")
+def ls(what, pattern, names):
+    """List registered methods, available protocols or the paper's tables (optionally matching a glob PATTERN;
+    tables match by ablation name, table number or key)."""
+    rows = {"methods": _methods, "protocols": _protocols, "tables": _tables}[what](pattern)
+    if names:
+        for row in rows[1:]:
+            click.echo(row[0])
+        return
+    table = Table(*rows[0], show_lines=what == "tables")
+    for col in table.columns[:-1]:
+        col.no_wrap = True
+    for row in rows[1:]:
+        table.add_row(*row)
+    out.print(table)
+
+
+def _methods(pattern: str) -> list[tuple]:
+    from ..registry import list_methods, method_doc, method_origin
+
+    return [("method", "from", "description"),
+            *[(name, method_origin(name), method_doc(name)) for name in list_methods(pattern)]]
+
+
+def _protocols(pattern: str) -> list[tuple]:
+    import fnmatch
+
+    from ..protocol import load_protocol, protocol_files
+
+    rows = [("protocol", "source", "target", "split", "embedding", "description")]
+    for name, path in protocol_files().items():
+        if fnmatch.fnmatch(name, pattern):
+            p = load_protocol(str(path))
+            rows.append((name, p.source.dataset, p.target.dataset, p.target.split, p.embedding.name, p.description))
+    return rows
+
+
+def _tables(pattern: str) -> list[tuple]:
+    """Each part of a paper table: the command that fills it, its columns, the orderings the paper claims."""
+    from ..paper_tables import list_tables
+
+    rows = [("name", "table", "filled by", "protocols (columns)", "the paper claims")]
+    for t, part in list_tables(pattern):
+        cmd = f"zsarbench ablate {part.name}" if part.ablation else "zsarbench run"
+        rows.append((part.name, part.label, cmd, "\n".join(part.protocols),
+                     "\n".join(" > ".join(o.rows) for o in part.orderings) or "-"))
+    return rows
+
+
+@click.command()
+@click.argument("what", type=click.Choice(["protocol"]))
+@click.argument("name")
+def show(what, name):
+    """Print a protocol with its includes resolved, as TOML-like tables."""
+    from ..protocol import load_protocol
+
+    p = load_protocol(name).to_dict()
+    path = p.pop("path")
+    out.print(f"# {name}  ({path})")
+    for k, v in p.items():
+        if not isinstance(v, dict):
+            out.print(f"{k} = {_toml(v)}", markup=False)
+    for section, body in p.items():
+        if isinstance(body, dict):
+            out.print(f"\n[{section}]", markup=False)
+            for k, v in body.items():
+                out.print(f"{k} = {_toml(v)}", markup=False)
+
+
+def _toml(v) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else json.dumps(v)
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+def validate(file):
+    """Check a protocol file: syntax, includes, field names and types."""
+    from ..protocol import load_protocol
+
+    p = load_protocol(str(file))
+    out.print(f"ok: {file} is a valid protocol '{p.name}' ({p.source.dataset} -> {p.target.dataset}, {p.target.split})")

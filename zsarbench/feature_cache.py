@@ -1,0 +1,74 @@
+"""The feature cache: one .npz per (checkpoint, videos, test-time sampling) under CACHE/features/.
+
+An entry holds its own spec and is used only if that equals the requested one, so a changed
+checkpoint or sampling is never mixed up; rank 0 writes it atomically (engine/dist.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data.datasets import VideoSet
+from .engine import dist
+from .evaluate import class_means
+
+FEATURE_CACHE_VERSION = 2      # bump when what is stored or how it is keyed changes
+
+
+@dataclass
+class Features:
+    features: np.ndarray          # (N, D) one row per readable video
+    index: np.ndarray             # (N,) positions in the VideoSet
+    labels: np.ndarray            # (N,) class of each row
+    class_means: np.ndarray       # (n_classes, D) the prototypes of the set's classes
+    bad: list[str]                # unreadable videos
+    key: str
+    cached: bool                  # True: read from the cache, no video or network touched
+
+
+def fingerprint(vs: VideoSet) -> str:
+    """The identity of a set of videos (paths, and segment windows where a file holds several)."""
+    h = hashlib.sha256("\n".join(vs.paths).encode())
+    if vs.starts is not None:
+        h.update(np.stack([vs.starts, vs.ends]).tobytes())
+    return h.hexdigest()[:12]
+
+
+def feature_spec(ckpt_key: str, vs: VideoSet, recipe, frames: int, n_clips: int) -> dict:
+    """Everything that decides a video's feature: the checkpoint (which covers method, training
+    data and recipe), the videos, and the test-time clip sampling."""
+    return {"v": FEATURE_CACHE_VERSION, "ckpt": ckpt_key, "videos": fingerprint(vs), "frames": frames,
+            "stride": recipe.stride, "crop": recipe.crop, "resize": recipe.resize, "clips": n_clips}
+
+
+def feature_cache_path(cache_dir: Path, spec: dict) -> Path:
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(cache_dir) / "features" / f"{key}.npz"
+
+
+def cached_features(method, spec: dict, vs: VideoSet, recipe, ctx, desc: str,
+                    ensure_model=lambda: None) -> Features:
+    """Features per `spec`, from the cache or encoded now (then stored). `ensure_model` loads the
+    network; it is called only on a miss."""
+    path = feature_cache_path(ctx.cache_dir, spec)
+    if path.exists():
+        z = np.load(path, allow_pickle=False)
+        if json.loads(str(z["spec"])) == spec:
+            return Features(z["features"], z["index"], vs.labels[z["index"]], z["class_means"],
+                            [str(p) for p in z["bad"]], path.stem, True)
+    ensure_model()
+    enc = method.encode(vs, recipe, spec["clips"], ctx.device, ctx.progress, desc)
+    labels = vs.labels[enc.index]
+    means = class_means(enc.features, labels, len(vs.classes))
+    if dist.is_main():  # under torchrun every rank holds the gathered features; rank 0 writes them
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.part.npz")
+        np.savez(tmp, features=enc.features, index=enc.index, bad=np.array(enc.bad_paths, dtype=str),
+                 class_means=means, spec=json.dumps(spec, sort_keys=True))
+        tmp.replace(path)
+    return Features(enc.features, enc.index, labels, means, list(enc.bad_paths), path.stem, False)

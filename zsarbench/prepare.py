@@ -1,0 +1,242 @@
+"""Preparing one (method, protocol), in three named steps that every experiment shares:
+
+  load_data       protocol -> source (overlap removed: the seen classes), target, label vectors
+  train_or_reuse  the method trained on the seen classes, or its cached checkpoint
+  extract         features of the prototype videos, the target test videos (and GZSL's seen ones)
+
+`prepare` runs them in order and returns a `Prepared`: all that transfer and scoring need.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .data.datasets import VideoSet, resolve_dataset
+from .data.frame_cache import attach_frame_cache
+from .data.overlap import OverlapResult, remove_overlap
+from .engine import dist
+from .engine.checkpoint import checkpoint_dir, checkpoint_key, load_checkpoint, save_atomic
+from .engine.train import TrainState, pick_device
+from .errors import UserError
+from .feature_cache import Features, cached_features, feature_spec, fingerprint
+from .protocol import Protocol
+from .registry import create_method
+from .results import write_json_atomic
+from .text.embeddings import embedding_id, load_embedding
+from .text.labels import class_words
+
+GZSL_SEEN_PER_CLASS = 10       # seen-class test videos per class for generalized ZSL
+
+
+@dataclass
+class Data:
+    source: VideoSet
+    overlap: OverlapResult
+    seen: VideoSet                # the source's classes left after overlap removal: training classes
+    seen_words: list[list[str]]
+    seen_vecs: np.ndarray
+    target: VideoSet
+    target_vecs: np.ndarray
+
+
+@dataclass
+class Model:
+    method: object
+    key: str                      # checkpoint key (engine/checkpoint.py)
+    ckpt: Path
+    reused: bool                  # the checkpoint was in the cache
+    loaded: bool                  # the network is in memory (trained or loaded in this process)
+    train_log: dict
+
+
+@dataclass
+class Prepared:
+    """Data, model and features of one (method, protocol)."""
+    protocol: Protocol
+    data: Data
+    model: Model
+    seen_feats: Features | None = None    # prototype videos of the seen classes
+    target_feats: Features | None = None  # target test videos
+    gzsl_feats: Features | None = None    # seen-class test videos (generalized ZSL)
+    timings: dict = field(default_factory=dict)
+    cost: dict = field(default_factory=dict)  # forward cost per test clip (clip_cost)
+
+    # the fields experiments read most, by their plain names
+    method = property(lambda self: self.model.method)
+    key = property(lambda self: self.model.key)
+    ckpt = property(lambda self: self.model.ckpt)
+    reused = property(lambda self: self.model.reused)
+    loaded = property(lambda self: self.model.loaded)
+    train_log = property(lambda self: self.model.train_log)
+    source = property(lambda self: self.data.source)
+    overlap = property(lambda self: self.data.overlap)
+    seen = property(lambda self: self.data.seen)
+    seen_vecs = property(lambda self: self.data.seen_vecs)
+    target = property(lambda self: self.data.target)
+    target_vecs = property(lambda self: self.data.target_vecs)
+
+    @property
+    def seen_protos(self) -> np.ndarray:
+        return self.seen_feats.class_means
+
+
+def words_and_vectors(vs: VideoSet, emb, classes: list[str] | None = None):
+    classes = classes if classes is not None else vs.classes
+    words = [class_words(c, vs.kind) for c in classes]
+    return words, emb.class_vectors(words, classes)
+
+
+def relabel(data: Data, embedding: str, cache_dir: Path) -> Data:
+    """The same videos with label vectors from another embedding (training classes stay those of the
+    protocol's embedding)."""
+    emb = load_embedding(embedding, str(cache_dir))
+    return replace(data, seen_vecs=words_and_vectors(data.seen, emb)[1],
+                   target_vecs=words_and_vectors(data.target, emb)[1])
+
+
+# ----------------------------------------------------------------------------- the steps
+
+def load_data(P: Protocol, ctx) -> Data:
+    """Source with the classes that overlap the targets removed, and the target, with label vectors."""
+    R = P.recipe
+    dist.others_wait()  # torchrun: rank 0 generates data and builds caches first (up to main_done)
+    emb = load_embedding(P.embedding.name, str(ctx.cache_dir))
+
+    def dataset(name: str) -> VideoSet:
+        vs = resolve_dataset(name, P, ctx.cache_dir, ctx.progress, ctx.data_roots)
+        if R.frame_cache:  # one cache per dataset (`zsarbench data cache` builds the same); subsets keep it
+            vs = attach_frame_cache(vs, ctx.cache_dir, R.resize or None, ctx.progress)
+        return vs
+
+    source = dataset(P.source.dataset)
+    _, source_vecs = words_and_vectors(source, emb)
+    others = {}
+    for name in P.source.remove_overlap_with:
+        vs = source if name == P.source.dataset else resolve_dataset(name, P, ctx.cache_dir, ctx.progress,
+                                                                     ctx.data_roots)
+        others[name] = (vs.classes, words_and_vectors(vs, emb)[1])
+    overlap = remove_overlap(source.classes, source_vecs, others, P.source.tau)
+    seen = source.subset_classes(overlap.kept)
+    seen_words, seen_vecs = words_and_vectors(seen, emb)
+    target = dataset(P.target.dataset)
+    _, target_vecs = words_and_vectors(target, emb)
+    leaked = sorted(set(seen.classes) & set(target.classes))
+    if leaked:  # a target class among the training classes would make the test not zero-shot
+        ctx.log(f"[yellow]warning: {len(leaked)} target classes are also training classes: "
+                f"{', '.join(leaked[:5])}; add the target to source.remove_overlap_with[/yellow]")
+    ctx.log(f"source {source.name}: {len(source.classes)} classes, removed {len(overlap.removed)} "
+            f"overlapping (tau {P.source.tau}), training on {len(seen.classes)} classes / {len(seen)} videos")
+    dist.main_done()
+    return Data(source, overlap, seen, seen_words, seen_vecs, target, target_vecs)
+
+
+def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_options: dict | None = None) -> Model:
+    """The method trained on the seen classes, or the cached checkpoint of the same training
+    (method, options, training videos and classes, embedding, recipe). A reused network is loaded
+    only when a feature needs it (`ensure_loaded`)."""
+    method = create_method(method_name, **(method_options or {}))
+    R, seen = P.recipe, data.seen
+    source_id = {"dataset": P.source.dataset, "videos": fingerprint(seen), "classes": seen.classes,
+                 "embedding": embedding_id(P.embedding.name)}
+    key = checkpoint_key(method.name, method.config(), source_id, asdict(R))
+    ckpt = checkpoint_dir(ctx.cache_dir, method.name, key) / "model.pt"
+    log_file = ckpt.with_name("train_log.json")   # read without loading the network
+    if ckpt.exists():
+        loaded = False
+        if log_file.exists():
+            train_log = json.loads(log_file.read_text())
+        else:  # a checkpoint from before the side file
+            state = load_checkpoint(ckpt)
+            method.load_state_dict(state["method"])
+            train_log, loaded = json.loads(state["train_log"]), True
+            write_json_atomic(log_file, train_log)
+        ctx.log(f"reusing trained {method.name} from {ckpt}")
+        return Model(method, key, ckpt, True, loaded, train_log)
+    ctx.log(f"training {method.name} on {ctx.device}")
+    state = TrainState(ckpt.with_name("train_state.pt"), R.checkpoint_every, ctx.resume, ctx.log)
+    semantic = {"label_vectors": data.seen_vecs} if method.space == "semantic" else {}  # methods/base.py
+    train_log = method.fit(seen, data.seen_words, R, ctx.device, ctx.progress, state=state, **semantic)
+    if dist.is_main():  # every rank holds the same weights; rank 0 writes them
+        save_atomic({"method": method.state_dict(), "train_log": json.dumps(train_log)}, ckpt)
+        write_json_atomic(log_file, train_log)
+    state.clear()
+    return Model(method, key, ckpt, False, True, train_log)
+
+
+def ensure_loaded(model: Model) -> None:
+    if not model.loaded:
+        model.method.load_state_dict(load_checkpoint(model.ckpt)["method"])
+        model.loaded = True
+
+
+def extract(P: Protocol, data: Data, model: Model, ctx, gzsl: bool = False):
+    """(seen prototype features, target features, GZSL seen-test features or None), each cached."""
+    R, method = P.recipe, model.method
+    frames = R.frames or getattr(method, "frames", 0)
+
+    def features(vs: VideoSet, clips: int, desc: str) -> Features:
+        return cached_features(method, feature_spec(model.key, vs, R, frames, clips), vs, R, ctx, desc,
+                               lambda: ensure_loaded(model))
+
+    proto_videos = data.seen.cap_per_class(P.prototypes.max_videos_per_class, R.seed)
+    seen_feats = features(proto_videos, P.prototypes.clips, "features: seen source videos (prototypes)")
+    target_feats = features(data.target, R.test_clips, f"features: {data.target.name} test videos "
+                                                       f"({R.test_clips} clips)")
+    gzsl_feats = None
+    if gzsl:
+        held = gzsl_seen_videos(data.seen, proto_videos, R.seed)
+        gzsl_feats = features(held, R.test_clips, f"features: seen-class test videos for GZSL ({R.test_clips} clips)")
+    return seen_feats, target_feats, gzsl_feats
+
+
+def prepare(method_name: str, P: Protocol, ctx, method_options: dict | None = None, gzsl: bool = False,
+            features: bool = True) -> Prepared:
+    """The three steps in order, each timed. features=False stops after the model: for a checkpoint
+    another model starts from (ablate.py)."""
+    ctx.device = pick_device(ctx.device)
+    timings = {}
+    t = time.time()
+    data = load_data(P, ctx)
+    timings["data_s"], t = round(time.time() - t, 2), time.time()
+    model = train_or_reuse(method_name, P, data, ctx, method_options)
+    timings["train_s"], t = round(time.time() - t, 2), time.time()
+    prep = Prepared(P, data, model, timings=timings)
+    if features:
+        frames = P.recipe.frames or getattr(model.method, "frames", 0)
+        prep.seen_feats, prep.target_feats, prep.gzsl_feats = extract(P, data, model, ctx, gzsl)
+        timings["features_s"] = round(time.time() - t, 2)
+        prep.cost = clip_cost(model.method, frames, P.recipe.crop, len(data.seen.classes), P.recipe.test_clips)
+    return prep
+
+
+def clip_cost(method, frames: int, crop: int, n_classes: int, test_clips: int) -> dict:
+    """Forward cost of encoding one test clip (paper Table 4: "GFLOPs x clips", which are
+    multiply-accumulates), stated both ways, and times the number of test clips per video."""
+    flops = method.forward_flops(frames, crop, n_classes)
+    if flops is None:
+        return {"measured": False}
+    gmac = flops / 2e9
+    return {"measured": True, "gmac_per_clip": round(gmac, 4), "gflop_per_clip": round(flops / 1e9, 4),
+            "frames": frames, "crop": crop, "test_clips": test_clips, "gmac_x_clips": f"{gmac:.3g} x {test_clips}",
+            "counter": "torch.utils.flop_counter.FlopCounterMode (multiply-add = 2 FLOPs; GMAC = GFLOP / 2)"}
+
+
+def gzsl_seen_videos(seen: VideoSet, proto_videos: VideoSet, seed: int) -> VideoSet:
+    """Up to GZSL_SEEN_PER_CLASS videos per seen class that were not used for its prototype
+    (a seeded choice). They were training videos: the protocol has no held-out seen videos."""
+    used = set(proto_videos.paths)
+    rng = np.random.default_rng(seed + 1)
+    sel = []
+    for c in range(len(seen.classes)):
+        free = [i for i in np.flatnonzero(seen.labels == c) if seen.paths[i] not in used]
+        sel += sorted(rng.choice(free, min(GZSL_SEEN_PER_CLASS, len(free)), replace=False).tolist()) if free else []
+    if not sel:
+        raise UserError("--gzsl needs seen-class videos that are not used for prototypes; lower "
+                        "prototypes.max_videos_per_class (e.g. --set prototypes.max_videos_per_class=1)")
+    sel.sort()
+    return seen.take(sel)  # keeps segment windows (untrimmed Kinetics) and the frame cache

@@ -1,0 +1,120 @@
+"""A table cell and how it is filled: which results files match it, one value per trained model,
+formatted as mean ± std. Reads results documents only (report/load.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from .load import Result
+
+NAMES = {"rest18": "ResT_18", "rest34": "ResT_34", "rest101": "ResT_101", "e2e_r2plus1d": "E2E_R(2+1)D"}
+
+
+def display(method: str) -> str:
+    return NAMES.get(method, method)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Which results fill one cell: a plain `run` (ablation None) or one row of an ablation."""
+    protocol: str | None            # None: no such protocol on this benchmark
+    method: str | None = "rest18"   # None: any method (ablations that compare methods)
+    metric: str = "top1"            # dotted path into an `aggregate`
+    ablation: str | None = None
+    variant: str | None = None      # the ablation's row (`key` of Result.rows)
+    overrides: tuple = ()           # (("section.key", JSON text), ...): must equal the run's, seed aside
+
+    def matches(self, r: Result) -> bool:
+        if self.protocol not in r.protocols:
+            return False
+        if {k: json.dumps(v) for k, v in r.overrides().items()} != dict(self.overrides):
+            return False
+        if self.ablation is None:
+            return r.kind == "zsar-run" and (self.method is None or r.method == self.method)
+        return r.kind == "zsar-ablation" and r.ablation == self.ablation and self.row(r) is not None
+
+    def row(self, r: Result) -> dict | None:
+        return next((v for v in r.rows(self.protocol)
+                     if v["key"] == self.variant and (self.method is None or v["method"] == self.method)), None)
+
+    def model(self, r: Result) -> str:
+        """The trained model behind this cell's number in r (its checkpoint key)."""
+        key = (r.data.get("checkpoint") or {}).get("key") if self.ablation is None else self.row(r)["checkpoint"]
+        return key or r.path
+
+    def value(self, r: Result) -> dict | None:
+        agg = r.data["aggregate"] if self.ablation is None else self.row(r)["aggregate"]
+        for part in self.metric.split("."):
+            agg = agg.get(part) if isinstance(agg, dict) else None
+        return agg
+
+    def command(self) -> str:
+        sets = "".join(f" --set {k}={v}" for k, v in self.overrides)
+        if self.ablation is None:
+            return f"zsarbench run {self.method} -p {self.protocol}{sets}"
+        m = f" -m {self.method}" if self.method not in (None, "rest18") else ""
+        return f"zsarbench ablate {self.ablation} -p {self.protocol}{m}{sets}"
+
+
+def run_cell(protocol, method="rest18", metric="top1", **overrides) -> Cell:
+    return Cell(protocol, method, metric,
+                overrides=tuple(sorted((k.replace("__", "."), json.dumps(v)) for k, v in overrides.items())))
+
+
+def fmt_cell(values: list[dict], decimals: int) -> str:
+    """values: the cell's aggregate of each matching run ({mean, std, n})."""
+    if not values:
+        return "-"
+    means = [v.get("mean") for v in values]
+    if any(m is None for m in means):
+        return "undefined"
+    if len(values) == 1:
+        v = values[0]
+        spread = f" ± {v['std']:.{decimals}f}" if v.get("n", 1) > 1 and v.get("std") is not None else ""
+        return f"{means[0]:.{decimals}f}{spread}"
+    a = np.asarray(means, dtype=np.float64)
+    return f"{a.mean():.{decimals}f} ± {a.std():.{decimals}f} (n={len(a)})"
+
+
+@dataclass
+class Grid:
+    title: str
+    header: list[str]
+    rows: list[list]                # each cell: text, or a Cell
+
+
+def decimals(cell: Cell) -> int:
+    return 3 if "skew" in cell.metric else 1
+
+
+def distinct(cell: Cell, hits: list[Result]) -> list[Result]:
+    """One result per trained model (checkpoint key), the latest: re-evaluating the same model is not
+    another run of the cell."""
+    latest = {}
+    for r in sorted(hits, key=lambda r: (r.finished, r.path)):
+        latest[cell.model(r)] = r
+    return sorted(latest.values(), key=lambda r: r.path)
+
+
+def fill(grid: Grid, R: list[Result]) -> tuple[list[list[str]], set[str], set[str]]:
+    """Text of every cell, the commands that would fill missing cells, the results files used."""
+    missing, used, rows = set(), set(), []
+    for row in grid.rows:
+        out = []
+        for c in row:
+            if not isinstance(c, Cell):
+                out.append(str(c))
+            elif c.protocol is None:
+                out.append("n/a")
+            else:
+                hits = distinct(c, [r for r in R if c.matches(r)])
+                vals = [v for v in (c.value(r) for r in hits) if isinstance(v, dict)]
+                used.update(r.path for r in hits)
+                if not vals:
+                    missing.add(c.command())
+                out.append(fmt_cell(vals, decimals(c)))
+        rows.append(out)
+    return rows, missing, used
