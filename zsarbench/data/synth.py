@@ -35,7 +35,7 @@ OBJECTS = ("circle", "square", "triangle", "cross", "ring", "diamond", "star")
 INVISIBLE = {("rotating", "circle"), ("rotating", "ring")}
 DOMAINS = ("kinetics", "ucf", "hmdb")
 LAYOUT_SEED = 2022
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 
 
 def synth_key(cfg: SynthConfig) -> str:
@@ -212,11 +212,11 @@ def render_video(domain: str, motion: str, obj: str, cfg: SynthConfig,
     return frames
 
 
-# H.264 (yuv420p), near-lossless, one encoder thread. The rendered frames are exactly reproducible,
-# the encoded bytes not quite: x264's assembly paths (PyAV 18's build) sometimes encode the same frames
-# a little differently (a quarter of the tiny set's files between two generations); x264-params
-# asm=0 gives the same bytes every time, but other bytes than today's files.
-MP4_OPTIONS = {"crf": "18", "preset": "veryfast", "g": "16", "threads": "1"}
+# H.264 (yuv420p), near-lossless, one encoder thread, x264's assembly off: with it on, x264 (PyAV 18's
+# build) sometimes encodes the same frames to other bytes (2-4 of 20 videos over 3 encodes each; a
+# quarter of the tiny set between two generations), so two machines generated different benchmarks.
+# asm=0 gives the same bytes every time, at about twice the encoding time (format version 6).
+MP4_OPTIONS = {"crf": "18", "preset": "veryfast", "g": "16", "threads": "1", "x264-params": "asm=0"}
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
