@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -129,8 +130,14 @@ def load_data(P: Protocol, ctx) -> Data:
     if leaked:  # a target class among the training classes would make the test not zero-shot
         ctx.log(f"[yellow]warning: {len(leaked)} target classes are also training classes: "
                 f"{', '.join(leaked[:5])}; add the target to source.remove_overlap_with[/yellow]")
+    subset = P.source.subset_name
     ctx.log(f"source {source.name}: {len(source.classes)} classes, removed {len(overlap.removed)} "
-            f"overlapping (tau {P.source.tau}), training on {len(seen.classes)} classes / {len(seen)} videos")
+            f"overlapping (tau {P.source.tau}), training on {len(seen.classes)} classes / {len(seen)} videos"
+            + (f" (the {subset} subset)" if subset else ""))
+    nominal = re.fullmatch(r"K(\d+)", subset)
+    if nominal and int(nominal[1]) != len(seen.classes):  # E2E's subsets are named by their word2vec size
+        ctx.log(f"[yellow]note: {subset} keeps {len(seen.classes)} classes here, not {nominal[1]}: overlap "
+                f"removal under {P.embedding.name} is not E2E's word2vec run[/yellow]")
     dist.main_done()
     return Data(source, overlap, seen, seen_words, seen_vecs, target, target_vecs)
 

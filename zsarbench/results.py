@@ -112,9 +112,10 @@ def new_results_path(results_dir: Path, protocol: str, method: str) -> Path:
 
 # ----------------------------------------------------------------------------- documents
 
-def header(kind: str, command: str, overrides: dict | None) -> dict:
-    return {"schema_version": SCHEMA_VERSION, "kind": kind, "command": command, "overrides": overrides or {},
-            "metric_scale": METRIC_SCALE}
+def header(kind: str, command: str, overrides: dict | None, seed: int) -> dict:
+    """`seed`: the training seed (recipe.seed) of every model in the document: the unit of replication."""
+    return {"schema_version": SCHEMA_VERSION, "kind": kind, "command": command, "seed": seed,
+            "overrides": overrides or {}, "metric_scale": METRIC_SCALE}
 
 
 def prepared_fields(prep, device: str) -> dict:
@@ -130,7 +131,9 @@ def prepared_fields(prep, device: str) -> dict:
         "data": {
             "source": {"dataset": prep.source.name, "root": str(prep.source.root),
                        "n_classes": len(prep.source.classes), "overlap_removed": prep.overlap.removed,
-                       "tau": prep.overlap.tau, "seen_classes": prep.seen.classes, "n_train_videos": len(prep.seen),
+                       "tau": prep.overlap.tau, "seen_classes": prep.seen.classes,
+                       "subset_name": P.source.subset_name, "n_seen_classes": len(prep.seen.classes),
+                       "n_train_videos": len(prep.seen),
                        "prototype_videos": int(len(prep.seen_feats.index)),
                        "prototype_cap_per_class": P.prototypes.max_videos_per_class,
                        "missing_videos": prep.source.missing},
@@ -154,7 +157,7 @@ def run_document(prep, command: str, device: str, overrides: dict | None, scored
     """kind "zsar-run": one method on one protocol; `scored` from scoring.score_variant."""
     T = prep.protocol.transfer
     cv = scored["cv"]
-    return {**header("zsar-run", command, overrides), **prepared_fields(prep, device),
+    return {**header("zsar-run", command, overrides, prep.protocol.recipe.seed), **prepared_fields(prep, device),
             "transfer": {"solver": T.solver, "variant": scored["variant"], "theta": cv["theta"], "K": cv["K"],
                          "rho": cv["rho"], "cv": cv},
             "splits": scored["splits"], "aggregate": scored["aggregate"],
@@ -164,7 +167,7 @@ def run_document(prep, command: str, device: str, overrides: dict | None, scored
 def ablation_document(name: str, title: str, protocols: list, rows: list[dict], command: str,
                       overrides: dict | None, profile, started: str, timings: dict) -> dict:
     """kind "zsar-ablation": rows (ablation_row) scored on every protocol."""
-    return {**header("zsar-ablation", command, overrides), "ablation": name, "title": title,
+    return {**header("zsar-ablation", command, overrides, protocols[0].recipe.seed), "ablation": name, "title": title,
             "protocols": [P.name for P in protocols], "protocol": [P.to_dict() for P in protocols],
             "profile": profile or "the protocols' own recipe", "rows": rows,
             "provenance": {**provenance(), "started": started, "finished": now()}, "timings": timings}

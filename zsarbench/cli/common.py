@@ -50,6 +50,9 @@ def experiment_options(default_protocols: tuple = ()):
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                      help="Override a protocol field (recipe.joint_epochs=1) or a method option (method.depth=2)."),
         click.option("--seed", type=int, default=None, help="Training seed (recipe.seed)."),
+        click.option("--seeds", default=None, metavar="LIST",
+                     help="Several training seeds, e.g. 0-2 or 0,3,7: one model and one results file per seed "
+                          "(seeds are the unit of replication: docs/results.md)."),
         click.option("--solver", type=click.Choice(["mip", "exact"]), default=None,
                      help="Transfer solver (transfer.solver): integer program or the exact row-wise solver."),
         click.option("--embedding", default=None,
@@ -83,25 +86,50 @@ def experiment_context(opts: dict):
                            parse_roots(opts["data_roots"]), opts["resume"])
 
 
-def experiment_settings(method: str | None, opts: dict) -> tuple[dict, dict, dict]:
-    """(protocol overrides, method options, overrides as recorded in results) of the options.
-    `method`: fail fast on an unknown method or option before any data is read."""
+def parse_seeds(text: str) -> list[int]:
+    """'0-2' -> [0, 1, 2]; '0,3,7' -> [0, 3, 7]; ranges and lists mix ('0-2,5')."""
+    from ..errors import UserError
+
+    seeds = []
+    for part in (p.strip() for p in text.split(",")):
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()) or (hi and int(hi) < int(lo)):
+            raise UserError(f"--seeds expects seeds like 0-2 or 0,3,7, got '{text}'")
+        seeds += range(int(lo), int(hi or lo) + 1)
+    return list(dict.fromkeys(seeds))
+
+
+def seeds_of(opts: dict) -> list[int | None]:
+    """The training seeds of the options: --seeds, else --seed, else [None] (the protocol's)."""
+    from ..errors import UserError
+
+    if opts["seeds"] is not None and opts["seed"] is not None:
+        raise UserError("give --seed or --seeds, not both")
+    return parse_seeds(opts["seeds"]) if opts["seeds"] is not None else [opts["seed"]]
+
+
+def experiment_settings(method: str | None, opts: dict, seed: int | None = None) -> tuple[dict, dict, dict]:
+    """(protocol overrides, method options, overrides as recorded in results) of the options, with
+    `seed` as recipe.seed. `method`: fail fast on an unknown method or option before any data is read."""
     from ..protocol import experiment_overrides
     from ..registry import create_method
 
-    overrides, method_options = experiment_overrides(list(opts["sets"]), opts["seed"], opts["solver"],
-                                                     opts["embedding"])
+    overrides, method_options = experiment_overrides(list(opts["sets"]), seed, opts["solver"], opts["embedding"])
     if method is not None:
         create_method(method, **method_options)
     return overrides, method_options, {**overrides, **({"method": method_options} if method_options else {})}
 
 
 def load_experiment(method: str, opts: dict) -> list[tuple]:
-    """(protocol, method options, recorded overrides) per protocol, all checked before any work."""
+    """(protocol, method options, recorded overrides) per seed, then per protocol: all checked
+    before any work; a seed's protocols share its model where their training is the same."""
     from ..protocol import load_protocol
 
-    overrides, method_options, recorded = experiment_settings(method, opts)
-    return [(load_protocol(name, overrides), method_options, recorded) for name in protocol_names(opts["protocols"])]
+    out = []
+    for seed in seeds_of(opts):
+        overrides, method_options, recorded = experiment_settings(method, opts, seed)
+        out += [(load_protocol(name, overrides), method_options, recorded) for name in protocol_names(opts["protocols"])]
+    return out
 
 
 def first(items, n: int = 10) -> str:

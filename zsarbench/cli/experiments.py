@@ -9,7 +9,7 @@ import click
 
 from ..paper_tables import ABLATIONS
 from .common import (experiment_context, experiment_options, experiment_settings, load_experiment, out,
-                     protocol_names)
+                     protocol_names, seeds_of)
 from .printing import print_ablation, print_result
 
 
@@ -49,15 +49,20 @@ def _ablation_command(name: str, part) -> click.Command:
         from ..paper_tables import EMBEDDINGS
 
         t0 = time.time()
-        # rows mix methods: --set method.* applies to those that have the option (checked for -m only)
-        overrides, method_options, recorded = experiment_settings(method if part.name == "constraints" else None,
-                                                                  opts)
-        protocols, prof = ablation_protocols(name, protocol_names(opts["protocols"]), overrides, profile)
         embeddings = ((f"word2vec:{word2vec}",) if word2vec else ()) + EMBEDDINGS
+        experiments = []   # one per seed, every protocol loaded before any work
+        for seed in seeds_of(opts):
+            # rows mix methods: --set method.* applies to those that have the option (checked for -m only)
+            overrides, method_options, recorded = experiment_settings(
+                method if part.name == "constraints" else None, opts, seed)
+            protocols, prof = ablation_protocols(name, protocol_names(opts["protocols"]), overrides, profile)
+            experiments.append((protocols, recorded, prof, method_options))
         with experiment_context(opts) as ctx:
-            result, path = ablate_pipeline(name, protocols, ctx, method, recorded, prof, embeddings, method_options)
+            done = [ablate_pipeline(name, protocols, ctx, method, recorded, prof, embeddings, method_options)
+                    for protocols, recorded, prof, method_options in experiments]
         if dist.is_main():
-            print_ablation(result, path)
+            for result, path in done:
+                print_ablation(result, path)
             out.print(f"{time.time() - t0:.1f} s")
 
     command.__doc__ = part.help()

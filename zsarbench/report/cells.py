@@ -26,11 +26,12 @@ class Cell:
     ablation: str | None = None
     variant: str | None = None      # the ablation's row (`key` of Result.rows)
     overrides: tuple = ()           # (("section.key", JSON text), ...): must equal the run's, seed aside
+    embedding: str | None = None    # a run's --embedding (None: the protocol's own)
 
     def matches(self, r: Result) -> bool:
         if self.protocol not in r.protocols:
             return False
-        if {k: json.dumps(v) for k, v in r.overrides().items()} != dict(self.overrides):
+        if {k: json.dumps(v) for k, v in r.overrides().items()} != dict(self.overrides) or r.embedding != self.embedding:
             return False
         if self.ablation is None:
             return r.kind == "zsar-run" and (self.method is None or r.method == self.method)
@@ -52,20 +53,24 @@ class Cell:
         return agg
 
     def command(self) -> str:
-        sets = "".join(f" --set {k}={v}" for k, v in self.overrides)
+        sets = "".join(f" --set {k}={v}" for k, v in self.overrides) + (f" --embedding {self.embedding}"
+                                                                          if self.embedding else "")
         if self.ablation is None:
             return f"zsarbench run {self.method} -p {self.protocol}{sets}"
         m = f" -m {self.method}" if self.method not in (None, "rest18") else ""
         return f"zsarbench ablate {self.ablation} -p {self.protocol}{m}{sets}"
 
 
-def run_cell(protocol, method="rest18", metric="top1", **overrides) -> Cell:
+def run_cell(protocol, method="rest18", metric="top1", embedding=None, **overrides) -> Cell:
     return Cell(protocol, method, metric,
-                overrides=tuple(sorted((k.replace("__", "."), json.dumps(v)) for k, v in overrides.items())))
+                overrides=tuple(sorted((k.replace("__", "."), json.dumps(v)) for k, v in overrides.items())),
+                embedding=embedding)
 
 
 def fmt_cell(values: list[dict], decimals: int) -> str:
-    """values: the cell's aggregate of each matching run ({mean, std, n})."""
+    """values: the cell's aggregate of each matching run, one per trained model ({mean, std, n}).
+    One run: mean ± std over its splits. Several (seeds): mean ± std over the runs' means with their
+    count, and beside it the mean over the runs of their std over splits."""
     if not values:
         return "-"
     means = [v.get("mean") for v in values]
@@ -76,7 +81,9 @@ def fmt_cell(values: list[dict], decimals: int) -> str:
         spread = f" ± {v['std']:.{decimals}f}" if v.get("n", 1) > 1 and v.get("std") is not None else ""
         return f"{means[0]:.{decimals}f}{spread}"
     a = np.asarray(means, dtype=np.float64)
-    return f"{a.mean():.{decimals}f} ± {a.std():.{decimals}f} (n={len(a)})"
+    splits = [v["std"] for v in values if v.get("n", 1) > 1 and v.get("std") is not None]
+    beside = f"; splits ± {np.mean(splits):.{decimals}f}" if len(splits) == len(values) else ""
+    return f"{a.mean():.{decimals}f} ± {a.std():.{decimals}f} (n={len(a)}{beside})"
 
 
 @dataclass

@@ -4,7 +4,7 @@ is declared in paper_tables.py; this module only arranges results into it."""
 
 from __future__ import annotations
 
-from ..paper_tables import CONSTRAINT_ROWS, NOT_TABLE8, PARTS
+from ..paper_tables import CONSTRAINT_ROWS, NOT_TABLE8, PARTS, embedding_label
 from .cells import Cell, Grid, display, run_cell
 from .load import Result
 
@@ -22,10 +22,13 @@ PROTOCOLS = {
 }
 
 
-def _methods(R: list[Result], protocols: list[str], required: tuple) -> list[str]:
-    """The required methods, then any other method with a plain run on one of the protocols."""
-    found = {r.method for r in R if r.kind == "zsar-run" and r.protocol in protocols and not r.overrides()}
-    return [*required, *sorted(found - set(required))]
+def _methods(R: list[Result], protocols: list[str], required: tuple) -> list[tuple]:
+    """(method, embedding): the required methods under their protocols' embedding, then any other
+    method or label embedding (--embedding) with a plain run on one of the protocols."""
+    found = {(r.method, r.embedding) for r in R if r.kind == "zsar-run" and r.protocol in protocols
+             and not r.overrides()}
+    required = [(m, None) for m in required]
+    return [*required, *sorted(found - set(required), key=lambda me: (me[0], me[1] or ""))]
 
 
 def _variants(R: list[Result], ablation: str, protocols: list[str]) -> list[dict]:
@@ -49,8 +52,9 @@ def _cost(row: dict) -> str:
 def _per_method(bench, R, cols, required, metric="top1"):
     P = PROTOCOLS[bench]
     protocols = [P[c] for c in cols if c in P]
-    return [[f"{display(m)} ({m})", *[run_cell(P.get(c), m, metric) for c in cols]]
-            for m in _methods(R, protocols, required)]
+    return [[f"{display(m)} ({m}" + (f"; {embedding_label(e)}" if e else "") + ")",
+             *[run_cell(P.get(c), m, metric, e) for c in cols]]
+            for m, e in _methods(R, protocols, required)]
 
 
 def _ablation_grid(bench, R, title, ablation, cols, extra=()) -> Grid:

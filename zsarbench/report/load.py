@@ -86,10 +86,16 @@ class Result:
 
     def overrides(self) -> dict:
         """--set overrides as flat 'section.key' -> value, without the seed (runs that differ only in
-        their seed are repeats of one cell)."""
+        their seed are repeats of one cell) and the embedding (a dimension of the tables: `embedding`)."""
         flat = _flatten(self.data.get("overrides") or {})
         flat.pop("recipe.seed", None)
+        flat.pop("embedding.name", None)
         return flat
+
+    @property
+    def embedding(self) -> str | None:
+        """The label embedding where the run chose another than its protocol's (--embedding), else None."""
+        return _flatten(self.data.get("overrides") or {}).get("embedding.name")
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

@@ -27,9 +27,11 @@ BENCHMARKS = {"synthetic": "Ours: synthetic benchmark (synth-ucf and synth-hmdb 
                            "source synth-kinetics with the overlapping classes removed)",
               "real": "Ours: real datasets"}
 CELL_NOTE = ("One run: mean ± std over its splits (0/100 has one split). n runs of one cell (same method, "
-             "protocol and overrides; seeds may differ): mean ± std over the runs' means (n=runs); a model "
-             "evaluated again (same checkpoint) counts once, its latest result. Std is the population std. Percent unless the column says otherwise. \"-\": no result yet; \"n/a\": no "
-             "such protocol on this benchmark.")
+             "protocol and overrides; the training seed differs): mean ± std over the runs' means (n=runs, the "
+             "seeds), then the mean over the runs of their std over splits; a model "
+             "evaluated again (same checkpoint) counts once, its latest result. Std is the population std. "
+             "Percent unless the column says otherwise. \"-\": no result yet; \"n/a\": no "
+             "such protocol on this benchmark. orderings.md tests the paper's orderings over seeds.")
 
 
 @dataclass
