@@ -93,6 +93,16 @@ class Grid:
     rows: list[list]                # each cell: text, or a Cell
 
 
+def md_row(cells) -> str:
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
+def md_grid(title: str | None, header, rows) -> list[str]:
+    """A Markdown table under a '#### title' (none: no heading)."""
+    head = [f"#### {title}", ""] if title is not None else []
+    return [*head, md_row(header), "|" + "---|" * len(header), *map(md_row, rows), ""]
+
+
 def decimals(cell: Cell) -> int:
     return 3 if "skew" in cell.metric else 1
 

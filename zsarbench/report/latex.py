@@ -238,8 +238,10 @@ def _align(col: Column, j: int, size: str) -> str:
     return "l"
 
 
-def float_lines(caption: str, label: str, cols: list[Column], note: list[str]) -> tuple[list[str], set[str]]:
-    """One float (a grid): its lines and the packages they need."""
+def float_lines(caption: str, label: str, cols: list[Column], note: list[str], groups: dict | None = None
+                ) -> tuple[list[str], set[str]]:
+    """One float (a grid): its lines and the packages they need. groups: row index -> the label of a
+    group of rows starting there, set in italics across the columns (not counted in their widths)."""
     header = Header.of(cols)
     lay = choose(cols, header)
     spec = [_align(c, j, lay.size) for j, c in enumerate(cols)]
@@ -259,7 +261,12 @@ def float_lines(caption: str, label: str, cols: list[Column], note: list[str]) -
         head += [" & ".join(top) + r" \\",
                  "".join(rf"\cmidrule(lr){{{a + 1}-{b + 1}}}" for _, a, b in header.spans)]
     head.append(" & ".join(map(tex_text, header.own)) + r" \\")
-    body = [" & ".join(tex_text(c) for c in row) + r" \\" for row in zip(*(c.cells for c in cols))]
+    body = []
+    for k, row in enumerate(zip(*(c.cells for c in cols))):
+        if k in (groups or {}):
+            group = rf"\multicolumn{{{len(cols)}}}{{l}}{{\textit{{{tex_text(groups[k])}}}}} \\"
+            body += [r"\midrule", group] if k else [group]
+        body.append(" & ".join(tex_text(c) for c in row) + r" \\")
     tabular = [begin, r"\toprule", *head, r"\midrule", *body, r"\bottomrule", end]
     if lay.resize:
         tabular = [r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%", *tabular, "}"]  # only shrinks
@@ -341,6 +348,13 @@ class TexFile:
         what = "" if "," in paper["source"] else f"{short_title(self.title)}, "   # 'Table 1': say what it is
         caption = f"{what}reported in the ResT paper, {paper['source']}; real datasets, not our runs."
         self._add(caption[0].upper() + caption[1:], self._label(f"tab:{key}-paper"), cols, paper.get("notes", []))
+
+    def plain(self, caption: str, label: str, header: list[str], rows: list[list[str]], note: list[str],
+              groups: dict | None = None):
+        """A grid of text (no Cells), its rows in groups (float_lines): orderings.tex."""
+        lines, packages = float_lines(caption + ".", self._label(label), columns(header, rows, None), note, groups)
+        self.body += lines
+        self.packages |= packages
 
     def comment(self, lines: list[str]):
         self.body += [f"% {line}" for line in lines] + [""]

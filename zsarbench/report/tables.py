@@ -7,6 +7,9 @@ over its splits. Several runs of one cell (same method, protocol and overrides; 
 differ): mean +- std over the runs' means, with their count. "-" is a cell no result fills yet (the
 table lists the command that would), "n/a" one with no protocol on that benchmark.
 
+Beside the tables: orderings.md and orderings.tex, the orderings the paper claims tested over
+training seeds (report/orderings.py).
+
 The output depends on the results files alone (no clock, no absolute path, sorted order), so
 `zsarbench tables` regenerates committed tables byte for byte.
 """
@@ -18,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..paper_tables import TABLES as PAPER_TABLES
-from .cells import Cell, fill
+from .cells import Cell, fill, md_grid
 from .layouts import LAYOUTS
 from .load import Result
+from .orderings import write_orderings
 
 PAPER = tomllib.loads((Path(__file__).with_name("paper.toml")).read_text())
 BENCHMARKS = {"synthetic": "Ours: synthetic benchmark (synth-ucf and synth-hmdb stand in for UCF101 and HMDB51; "
@@ -49,14 +53,6 @@ TABLES = [Table(t.key, t.title, LAYOUTS[t.key], t.paper, t.notes) for t in PAPER
 
 # ----------------------------------------------------------------------------- rendering
 
-def _md_row(cells) -> str:
-    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-
-def _md_grid(title, header, rows) -> list[str]:
-    return [f"#### {title}", "", _md_row(header), "|" + "---|" * len(header), *map(_md_row, rows), ""]
-
-
 def render(table: Table, R: list[Result]) -> tuple[str, str, int]:
     """(Markdown, LaTeX, number of missing cells) of one table."""
     from .latex import TexFile
@@ -77,7 +73,7 @@ def render(table: Table, R: list[Result]) -> tuple[str, str, int]:
             if not any(isinstance(c, Cell) and c.protocol for row in g.rows for c in row):
                 md += [f"#### {g.title}", "", "No such protocol on this benchmark.", ""]
                 continue
-            md += _md_grid(g.title, g.header, rows)
+            md += md_grid(g.title, g.header, rows)
             tex.ours(g, rows, bench, heading, (*table.notes, CELL_NOTE))
             missing_all |= missing
             used_all |= used
@@ -85,7 +81,7 @@ def render(table: Table, R: list[Result]) -> tuple[str, str, int]:
     md += ["## Reported (paper; real datasets, not our runs)", ""]
     for key in table.paper:
         p = PAPER[key]
-        md += _md_grid(f"ResT paper, {p['source']}", p["columns"], p["rows"])
+        md += md_grid(f"ResT paper, {p['source']}", p["columns"], p["rows"])
         md += [f"Note: {n}" for n in p.get("notes", [])] + ([""] if p.get("notes") else [])
         tex.reported(key, p)
     md += ["## Notes", "", CELL_NOTE, "", *[f"{n}" for n in table.notes], *([""] if table.notes else [])]
@@ -97,7 +93,8 @@ def render(table: Table, R: list[Result]) -> tuple[str, str, int]:
 
 
 def write_tables(R: list[Result], out_dir: Path) -> dict:
-    """Render every table into out_dir (tableN.md, tableN.tex, README.md); remove stale .md/.tex there.
+    """Render every table into out_dir (tableN.md, tableN.tex, orderings.md, orderings.tex, README.md);
+    remove stale .md/.tex there.
     Returns {table key: missing cells}."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -111,6 +108,9 @@ def write_tables(R: list[Result], out_dir: Path) -> dict:
             written.add(f"{t.key}.{ext}")
         summary[t.key] = n_missing
         index.append(f"| [{t.title}]({t.key}.md) | {n_missing} |")
+    written.update(write_orderings(R, out_dir))
+    index += ["", "The orderings the paper claims (each row beats the next), tested over training seeds: "
+              "[orderings.md](orderings.md) (and orderings.tex)."]
     (out_dir / "README.md").write_text("\n".join(index) + "\n")
     written.add("README.md")
     for p in out_dir.iterdir():
