@@ -32,7 +32,6 @@ from zsarbench.methods.rest import _Stage, frame_features
 from zsarbench.models.rest import bert_init
 from zsarbench.protocol import load_protocol, parse_set
 from zsarbench.prepare import prepare
-from zsarbench.text.labels import class_words
 from zsarbench.transfer.cv import cross_validate
 
 DEFAULT_SETS = ["recipe.frame_cache=true", "recipe.warmup_epochs=3", "recipe.joint_epochs=0.25",
@@ -72,7 +71,7 @@ def seen_cv(prep, model, videos, recipe, what: str = "x") -> dict:
 def joint_steps(prep, method, steps: int, lr: float, seed: int) -> list[float]:
     """`steps` joint-stage AdamW steps (F and T, L_cls + w L_mtl), cosine from lr, batch per recipe."""
     R, model = prep.protocol.recipe, method.model
-    words = method._word_ids([class_words(c, prep.seen.kind) for c in prep.seen.classes])
+    words = method._word_ids(prep.data.seen_words)   # the words the model was trained on
     stats = {k: torch.zeros((), dtype=torch.long) for k in ("mlm_masked", "mlm_words")}
     _, loss_fn = method.step_losses(R, words, torch.Generator().manual_seed(seed), stats, "cpu")
     params = [p for n, p in model.named_parameters() if not n.startswith("warmup_head")]

@@ -73,5 +73,6 @@ def test_ablate_embeddings_scores_s_and_v_space_per_embedding(tmp_path, cache_di
         assert cell["n_splits"] == 2 and 0 <= cell["aggregate"]["top1"]["mean"] <= 100
         assert (cell["K"] is None) == (row["cells"]["Space"] == "S")
         assert row["cost"]["measured"] and row["method"]["config"]["dim"] == 32
+        assert row["label_table"] == "glove"   # minilm-l6-v2 shares glove's override table
     glove, minilm = (row["results"]["tiny"]["splits"][0]["edges"] for row in rows[2:])
     assert glove != minilm, "the transfer's relatedness comes from the row's embedding"

@@ -3,6 +3,7 @@
 
 import json
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,11 @@ from zsarbench.data.adapters import load_dataset
 from zsarbench.data.overlap import overlap_between
 from zsarbench.errors import UserError
 from zsarbench.text.embeddings import load_embedding
-from zsarbench.text.labels import KINDS, OVERRIDES_DIR, class_words
+from zsarbench.text.labels import KINDS, OVERRIDES_DIR, class_words, label_table
+
+W2V = "word2vec:GoogleNews-vectors-negative300.bin"   # any word2vec:PATH: the table is chosen by the name
+E2E_WORDS = tomllib.loads((Path(__file__).parent / "data" / "e2e_label_words.toml").read_text())
+CLASSLISTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "classlists"  # shared/ beside the checkout
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +53,51 @@ def test_class_words(kind, name, words):
 
 def test_override_tables_parse_and_are_in_the_default_embedding(glove):
     for kind in KINDS:
-        table = tomllib.loads((OVERRIDES_DIR / f"{kind}.toml").read_text())["words"]
-        assert table, kind
-        for name, value in table.items():
+        data = tomllib.loads((OVERRIDES_DIR / f"{kind}.toml").read_text())
+        assert set(data) <= {"words", "glove", "word2vec"}, kind
+        assert data["words"] or data["glove"], kind
+        for name, value in {**data["words"], **data.get("glove", {})}.items():   # the glove table
             assert not glove.oov(value.split()), (kind, name, value)
-            assert class_words(name, kind) == value.split()
+            assert class_words(name, kind) == class_words(name, kind, "glove-6b-50d") == value.split()
+            assert class_words(name, kind, "minilm-l6-v2") == value.split()
+        for name, value in {**data["words"], **data.get("word2vec", {})}.items():   # the word2vec table
+            assert class_words(name, kind, W2V) == value.split(), (kind, name)
     lemmas = tomllib.loads((OVERRIDES_DIR / "lemmas.toml").read_text())["lemmas"]
     assert not glove.oov(list(lemmas.values()))
+
+
+def test_word2vec_words_are_e2es_for_every_ucf101_and_hmdb51_class():
+    """Under word2vec (E2E's embedding) every UCF101 and HMDB51 class has E2E's words
+    (tests/data/e2e_label_words.toml: what E2E's auxiliary/auxiliary_word2vec.py makes of them)."""
+    for kind in ("ucf101", "hmdb51"):
+        wrong = {c: (class_words(c, kind, W2V), w) for c, w in E2E_WORDS[kind].items()
+                 if class_words(c, kind, W2V) != w.split()}
+        assert not wrong, wrong
+    assert len(E2E_WORDS["ucf101"]) == 102 and len(E2E_WORDS["hmdb51"]) == 51   # + HandStandPushups
+
+
+def test_e2e_words_cover_the_public_class_lists():
+    if not CLASSLISTS.is_dir():
+        pytest.skip(f"no public class lists at {CLASSLISTS} (shared/ beside the checkout)")
+    for kind in ("ucf101", "hmdb51"):
+        names = [c for c in (CLASSLISTS / f"{kind}.txt").read_text().splitlines() if c]
+        assert len(names) == {"ucf101": 101, "hmdb51": 51}[kind]
+        assert set(names) <= set(E2E_WORDS[kind]), set(names) - set(E2E_WORDS[kind])
+
+
+def test_glove_tables_words_are_kept_and_word2vec_gets_e2es():
+    assert label_table(None) == label_table("glove-6b-50d") == label_table("minilm-l6-v2") == "glove"
+    assert label_table(W2V) == "word2vec"
+    cases = [("ucf101", "Skijet", "jet ski", "Skyjet"), ("ucf101", "PullUps", "pullup", "pullups"),
+             ("ucf101", "HorseRiding", "horse ride", "horse rid"), ("ucf101", "YoYo", "yoyo", "yoyo"),
+             ("hmdb51", "situp", "situps", "situp"), ("kinetics", "jetskiing", "jet ski", "jetskiing"),
+             ("kinetics", "golf putting", "golf putt", "golf put"),
+             ("kinetics", "tying knot (not on a tie)", "tie knot", "ty knot"),
+             ("activitynet", "Playing flauta", "play flute", "play flauta"),
+             ("synth", "rotating_square", "rotating square", "rotating square")]
+    for kind, name, glove_words, w2v_words in cases:
+        assert class_words(name, kind) == class_words(name, kind, "glove-6b-50d") == glove_words.split()
+        assert class_words(name, kind, W2V) == w2v_words.split(), (kind, name)
 
 
 def _class_list(tmp_path, name, classes):

@@ -47,6 +47,7 @@ def test_every_method_trains_and_evaluates_through_run(method, tmp_path, cache_d
     semantic = method.startswith("e2e")
     assert res["method"]["space"] == ("semantic" if semantic else "visual")
     assert res["transfer"]["variant"] == ("label-nn" if semantic else "all")
+    assert res["data"]["label_words"] == {"table": "glove", "rules": {"source": "synth", "target": "synth"}}
     assert all(("edges" in sp) != semantic for sp in res["splits"]), "transfer only in the visual space"
     assert (res["training"]["train"]["steps"] == 4 if semantic      # one stage of warm-up + joint epochs
             else res["training"]["warmup"]["steps"] == res["training"]["joint"]["steps"] == 2)
@@ -148,6 +149,31 @@ def test_plugin_methods_are_configured_rest_and_two_stream_shares_rests_init():
     assert m.model.warmup_logits(torch.zeros(2, 12, 24)).shape == (2, 5)
 
 
+def test_e2e_default_loss_is_e2es_mse_of_the_normalised_output():
+    """E2E's network ends in F.normalize and trains with nn.MSELoss to the unit word2vec class vector
+    (bbrattoli/ZeroShotVideoClassification network.py, main.py): the default loss ignores the
+    output's scale; mse-raw (the default before) does not and keeps the old checkpoint key."""
+    import torch.nn.functional as F
+    from zsarbench.engine.checkpoint import checkpoint_key
+    from zsarbench_baselines.e2e import e2e_loss
+
+    torch.manual_seed(0)
+    out, target = torch.randn(6, 10), F.normalize(torch.randn(6, 10), dim=1)
+    default = create_method("e2e_r2plus1d").cfg["loss"]
+    assert default == "mse-normalised"
+    assert torch.allclose(e2e_loss(7.5 * out, target, default), e2e_loss(out, target, default))
+    cos = F.cosine_similarity(out, target, dim=1)
+    assert torch.allclose(e2e_loss(out, target, default), ((2 - 2 * cos) / 10).mean())
+    assert not torch.allclose(e2e_loss(7.5 * out, target, "mse-raw"), e2e_loss(out, target, "mse-raw"))
+    assert torch.allclose(e2e_loss(out, target, "mse-raw"), F.mse_loss(out, target))
+    old = {"backbone": "r2plus1d_18", "frames": 16, "loss": "mse"}   # the config of the old default
+    assert create_method("e2e_r2plus1d", loss="mse-raw").config() == old
+    key = lambda m: checkpoint_key(m.name, m.config(), {}, {})
+    assert key(create_method("e2e_r2plus1d")) != checkpoint_key("e2e_r2plus1d", old, {}, {})
+    assert key(create_method("e2e_r2plus1d", loss="mse-raw")) == checkpoint_key("e2e_r2plus1d", old, {}, {})
+    assert create_method("e2e_r2plus1d", loss="cosine").config()["loss"] == "cosine"
+
+
 @pytest.mark.parametrize("method,options,message", [
     ("twostream_lstm18", {"layers": 0}, "layers must be a positive integer"),
     ("twostream_rnn18", {"dropout": 1.5}, "dropout must be a number"),
@@ -155,6 +181,7 @@ def test_plugin_methods_are_configured_rest_and_two_stream_shares_rests_init():
     ("twostream_rnn18", {"depth": 2}, "unknown option"),
     ("e2e_r2plus1d", {"frames": 0}, "frames must be a positive integer"),
     ("e2e_r2plus1d", {"dim": 2}, "unknown option"),
+    ("e2e_r2plus1d", {"loss": "mse"}, "loss must be one of mse-normalised, mse-raw, cosine"),
     ("rest_tiny_cls_only", {"nope": 1}, "method 'rest_tiny_cls_only': unknown option"),
 ])
 def test_bad_method_options_are_one_line_errors(method, options, message):

@@ -29,7 +29,7 @@ from .protocol import Protocol
 from .registry import create_method
 from .results import write_json_atomic
 from .text.embeddings import embedding_id, load_embedding
-from .text.labels import class_words
+from .text.labels import KINDS, class_words, label_table
 
 GZSL_SEEN_PER_CLASS = 10       # seen-class test videos per class for generalized ZSL
 
@@ -88,7 +88,7 @@ class Prepared:
 
 def words_and_vectors(vs: VideoSet, emb, classes: list[str] | None = None):
     classes = classes if classes is not None else vs.classes
-    words = [class_words(c, vs.kind) for c in classes]
+    words = [class_words(c, vs.kind, emb.name) for c in classes]
     return words, emb.class_vectors(words, classes)
 
 
@@ -150,6 +150,8 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
     R, seen = P.recipe, data.seen
     source_id = {"dataset": P.source.dataset, "videos": fingerprint(seen), "classes": seen.classes,
                  "embedding": embedding_id(P.embedding.name)}
+    if seen.kind in KINDS and label_table(P.embedding.name) == "word2vec":  # E2E's words since issue 15;
+        source_id["label_table"] = "word2vec"   # glove's and synthetic words, and their keys, are as before
     key = checkpoint_key(method.name, method.config(), source_id, asdict(R))
     ckpt = checkpoint_dir(ctx.cache_dir, method.name, key) / "model.pt"
     log_file = ckpt.with_name("train_log.json")   # read without loading the network

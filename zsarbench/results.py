@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .registry import method_origin
+from .text.labels import label_table
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)   # report/load.py reads these
@@ -142,6 +143,8 @@ def prepared_fields(prep, device: str) -> dict:
                        "missing_videos": prep.target.missing},
             "skipped_videos": sorted(set(log.get("warmup", {}).get("skipped", []))
                                      | set(log.get("joint", {}).get("skipped", [])) | bad),
+            "label_words": {"table": label_table(P.embedding.name),
+                            "rules": {"source": prep.source.kind, "target": prep.target.kind}},
         },
         "checkpoint": {"key": prep.key, "path": str(prep.ckpt), "reused": prep.reused,
                        "network_loaded": prep.loaded, "device": device},
@@ -185,7 +188,7 @@ def ablation_row(row_id: str, key: str, cells: dict, prep, variant: str, embeddi
     m, log = prep.method, prep.train_log
     return {"id": row_id, "key": key, "cells": cells,
             "method": {"name": m.name, "space": m.space, "config": m.config(), "origin": method_origin(m.name)},
-            "variant": variant, "embedding": embedding, "recipe": recipe,
+            "variant": variant, "embedding": embedding, "label_table": label_table(embedding), "recipe": recipe,
             **({"pretrained_from": pretrained} if pretrained else {}),
             "frames": prep.protocol.recipe.frames or getattr(m, "frames", None),
             "test_clips": prep.protocol.recipe.test_clips, "cost": prep.cost,

@@ -128,14 +128,15 @@ def data_check(name, probe, data_roots, results_dir):
 def labels(name, embedding, data_roots, cache_dir):
     """Each class of dataset NAME, its words and any out-of-vocabulary word."""
     from ..text.embeddings import load_embedding
-    from ..text.labels import class_words, has_override
+    from ..text.labels import class_words, has_override, label_table
 
     vs, _ = _real_dataset(name, data_roots)
     emb = load_embedding(embedding, str(cache_dir or default_cache_dir()))
-    table = Table("class", "words", "out of vocabulary", "from", title=f"{name}: class names -> words ({vs.kind} rules)")
+    table = Table("class", "words", "out of vocabulary", "from",
+                  title=f"{name}: class names -> words ({vs.kind} rules, {label_table(embedding)} override table)")
     n_over = n_oov = 0
     for c in vs.classes:
-        words, over = class_words(c, vs.kind), has_override(c, vs.kind)
+        words, over = class_words(c, vs.kind, embedding), has_override(c, vs.kind, embedding)
         oov = emb.oov(words)
         n_over, n_oov = n_over + over, n_oov + bool(oov)
         table.add_row(c, " ".join(words), f"[red]{' '.join(oov)}[/red]" if oov else "", "override" if over else "rules")

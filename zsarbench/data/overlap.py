@@ -46,11 +46,11 @@ SUBSET_NAMES = {("kinetics700", frozenset({"ucf101", "hmdb51"})): "K664",
 
 
 def overlap_between(source, targets: list, emb, tau: float) -> tuple[OverlapResult, dict]:
-    """Overlap removal between VideoSets, each class named by its own dataset's rules
-    (text/labels.py). Returns the result and every class's words, by dataset."""
+    """Overlap removal between VideoSets, each class named by its own dataset's rules and the
+    embedding's override table (text/labels.py). Returns the result and every class's words, by dataset."""
     from ..text.labels import class_words
 
-    words = {vs.name: {c: class_words(c, vs.kind) for c in vs.classes} for vs in [source, *targets]}
+    words = {vs.name: {c: class_words(c, vs.kind, emb.name) for c in vs.classes} for vs in [source, *targets]}
 
     def vecs(vs):
         return emb.class_vectors([words[vs.name][c] for c in vs.classes], vs.classes)

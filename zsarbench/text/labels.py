@@ -9,7 +9,12 @@ Rules, in order (one `kind` per dataset; an override table entry wins over all o
   generic      (synthetic data, manifests, plain folders) lower-case and split only
 
 Override tables are data files: text/overrides/<kind>.toml (class name -> final words) and
-text/overrides/lemmas.toml (word -> lemma, where spaCy's table picks the wrong verb).
+text/overrides/lemmas.toml (word -> lemma, where spaCy's table picks the wrong verb). Each label
+embedding uses one table (`label_table`): "word2vec" for word2vec:PATH, E2E's words (E2E's own
+entries and, where E2E's WordNet lemmatiser differs from the rules, its result: every UCF101 and
+HMDB51 class gets E2E's words); "glove" for every other embedding (glove-6b-50d, minilm-l6-v2),
+E2E's entries and words that GloVe 6B lacks. A <kind>.toml's [words] belong to both tables, its
+[glove] and [word2vec] sections to one.
 Out-of-vocabulary words are never dropped here; the embedding reports them (text/embeddings.py).
 """
 
@@ -33,13 +38,19 @@ def _key(name: str) -> str:
     return " ".join(re.split(r"[_\s]+", name.strip()))
 
 
+def label_table(embedding: str | None = None) -> str:
+    """The override table of a label embedding: "word2vec" (E2E's words) for word2vec:PATH, the
+    embedding E2E used; "glove" for any other, and when none is named."""
+    return "word2vec" if embedding and embedding.startswith("word2vec:") else "glove"
+
+
 @functools.lru_cache(maxsize=None)
-def overrides(kind: str) -> dict[str, list[str]]:
+def overrides(kind: str, table: str = "glove") -> dict[str, list[str]]:
     path = OVERRIDES_DIR / f"{kind}.toml"
     if not path.exists():
         return {}
-    table = tomllib.loads(path.read_text())["words"]
-    return {_key(k): v.split() for k, v in table.items()}
+    data = tomllib.loads(path.read_text())
+    return {_key(k): v.split() for k, v in {**data["words"], **data.get(table, {})}.items()}
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,15 +83,16 @@ def lemmatise_verb(word: str) -> str:
     return lemma if lemma in verbs else word
 
 
-def has_override(name: str, kind: str) -> bool:
-    return kind in KINDS and _key(name) in overrides(kind)
+def has_override(name: str, kind: str, embedding: str | None = None) -> bool:
+    return kind in KINDS and _key(name) in overrides(kind, label_table(embedding))
 
 
-def class_words(name: str, kind: str = "generic") -> list[str]:
-    """Words of a class name under the rules of `kind` (see the module docstring)."""
+def class_words(name: str, kind: str = "generic", embedding: str | None = None) -> list[str]:
+    """Words of a class name under the rules of `kind` and the override table of `embedding` (see
+    the module docstring)."""
     if kind not in KINDS:
         return [w for w in re.split(r"[_\s\-]+", name.strip().lower()) if w]
-    table = overrides(kind)
+    table = overrides(kind, label_table(embedding))
     if _key(name) in table:
         return list(table[_key(name)])
     text = " ".join(_CAMEL.findall(name)) if kind == "ucf101" else name
