@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, run_entry
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -21,12 +21,26 @@ from conftest import run_cli
     (["ablate", "constraints", "-p", "synth-ucf-0-50", "-p", "synth-hmdb-0-5"], "did you mean 'synth-hmdb-0-50'"),
     (["ablate", "constraints", "-m", "rest19"], "did you mean 'rest18'"),
 ])
-def test_bad_input_is_one_line_exit_2(args, needle):
+def test_bad_input_is_one_line_exit_2(args, needle, capsys):
+    code, _, err = run_entry(capsys, *args)   # the console-script entry, in this process
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error:") and needle in lines[0]
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "rest19", "-p", "synth-ucf-0-50"], "did you mean 'rest18'"),
+    (["run", "rest18", "-p", "synth-ucf-0-50", "--set", "recipe.nope=1"], "unknown field 'nope'"),
+    (["bogus"], "No such command"),
+])
+def test_bad_input_from_a_new_process_is_one_line_exit_2(args, needle):
+    """The same as a user meets it: a new interpreter, stderr as it comes out."""
     r = run_cli(*args)
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("error:") and needle in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.stderr
     assert "Traceback" not in r.stderr
 
 
