@@ -134,3 +134,20 @@ def test_main_job_beats_chance(tmp_path, cache_dir):
     assert agg["top1"]["n"] == 10
     assert agg["top1"]["mean"] >= 3 * agg["chance_top1"], agg
     assert res["training"]["warmup"]["epochs"] == load_protocol("synth-ucf-0-50").recipe.warmup_epochs
+
+
+def test_seeds_give_one_model_and_one_results_file_each(tmp_path, cache_dir):
+    res_dir = tmp_path / "results"
+    r = run_cli("run", "rest_tiny", "-p", "tests/protocols/tiny.toml", "--seeds", "3-4", "--cache-dir", str(cache_dir),
+                "--results-dir", str(res_dir))
+    assert r.returncode == 0, r.stderr[-3000:]
+    files = [json.loads(p.read_text()) for p in sorted(res_dir.glob("tiny/rest_tiny-*.json"))]
+    assert sorted(f["seed"] for f in files) == [3, 4]
+    assert all(f["protocol"]["recipe"]["seed"] == f["seed"] and "--seeds 3-4" in f["command"] for f in files)
+    assert len({f["checkpoint"]["key"] for f in files}) == 2, "a model per seed"
+    r = run_cli("ablate", "constraints", "-m", "rest_tiny", "-p", "tests/protocols/tiny.toml", "--seeds", "3,4",
+                "--cache-dir", str(cache_dir), "--results-dir", str(res_dir))
+    assert r.returncode == 0, r.stderr[-3000:]
+    ablations = [json.loads(p.read_text()) for p in sorted(res_dir.glob("tiny/rest_tiny-ablate-constraints-*.json"))]
+    assert sorted(a["seed"] for a in ablations) == [3, 4]
+    assert all(row["checkpoint"]["reused"] for a in ablations for row in a["rows"]), "the runs' models"
