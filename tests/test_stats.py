@@ -191,18 +191,42 @@ def test_schema_1_table_rows_get_the_registry_ids_of_the_committed_results():
     from zsarbench.report.orderings import registry_ids
 
     for r in R:
-        if r.kind == "zsar-ablation" and "rows" in r.data:
+        if r.kind == "zsar-ablation" and "rows" in r.data and r.data["schema_version"] == 1:
             for p in r.protocols:
                 ids = [registry_ids(r.ablation, p).get(row["key"]) for row in r.rows(p)]
                 assert None not in ids and len(set(ids)) == len(ids), (r.path, p)
 
 
-def test_committed_results_render_every_pair_not_testable(tmp_path):
+def test_committed_results_test_exactly_the_pairs_with_seeds(tmp_path):
+    """On the committed results: a pair is tested when both rows have 2 or more seeds, and says
+    "1 seed: not testable" (never a verdict) when either has one."""
     md, tex = orderings(ROOT / "results", tmp_path)
-    verdicts = re.findall(r"^\| synth-[^|]+ \| [^|]+ > [^|]+ \|.*\| ([^|]+) \|$", md, flags=re.M)
+    rows = re.findall(r"^\| synth-[^|]+ \| [^|]+ > [^|]+ \| ([^|]+) \| ([^|]+) \|.*\| ([^|]+) \|$", md, flags=re.M)
     n_pairs = sum(len(o.rows) - 1 for p in PARTS.values() for o in p.orderings) * 2   # each part: 2 protocols
     n_pairs += 2 * (len(PARTS["table2"].orderings[0].rows) - 1)                       # Table 2 has 4
-    assert len(verdicts) == n_pairs and set(verdicts) == {stats.ONE_SEED}
-    assert "fewer than 2: not testable" in md and "Welch" in md and "holds" not in section(md, "Summary")
+    assert len(rows) == n_pairs
+    for mean_a, mean_b, verdict in rows:
+        n = [int(m[1]) if (m := re.search(r"\(n=(\d+)\)", x)) else 0 for x in (mean_a, mean_b)]
+        if min(n) == 0:
+            assert verdict == stats.NO_RESULTS
+        elif min(n) == 1:
+            assert verdict == stats.ONE_SEED
+        else:
+            assert verdict in stats.TESTED or verdict == stats.NO_VARIANCE
+    assert {v for *_, v in rows} & {stats.ONE_SEED} and "Welch" in md and "ttest_rel" in md
     assert tex.count(r"\begin{table*}") + tex.count(r"\begin{table}") == \
         sum(bool(p.orderings) for p in PARTS.values())
+
+
+def test_rows_of_the_same_models_are_paired_by_model():
+    """Inference variants of one model per seed: seed i of both rows is one model, so the test is
+    scipy's paired t-test on the per-seed means, aligned by model whatever the order."""
+    a = [[40.0, 42.0], [30.0, 31.0], [35.0, 36.0]]       # models m0, m1, m2
+    b = [[33.0, 34.0], [28.0, 29.0], [38.0, 39.0]]       # the same models, listed m2, m0, m1
+    c = stats.compare(a, b, ["m0", "m1", "m2"], ["m2", "m0", "m1"])
+    ma = np.array([41.0, 30.5, 35.5])
+    mb = np.array([33.5, 28.5, 38.5])[[1, 2, 0]]
+    res = sps.ttest_rel(ma, mb)
+    assert c.method == stats.PAIRED_METHOD and c.p == pytest.approx(res.pvalue) and c.df == 2
+    assert c.ci == pytest.approx(tuple(res.confidence_interval(0.95)))
+    assert stats.compare(a, b, ["m0", "m1", "m2"], ["x0", "x1", "x2"]).method == stats.METHOD, "other models: Welch"

@@ -17,11 +17,13 @@ and the 95% confidence interval of the difference of means from the same result
     with possibly different spreads and counts: Welch, not Student, and not a paired test (which
     would need the i-th seed of A to belong with the i-th seed of B).
   - Rows that share their trained models (inference variants of one model: the transfer's
-    constraints, S vs V space) are positively correlated seed by seed; ignoring that makes the
-    interval wider than a paired test's, never narrower: conservative, not wrong.
+    constraints, S vs V space, 25 vs 1 test clips) are the exception: there seed i of A and seed i
+    of B ARE the same model, so the test is paired: **a paired t-test on the per-seed means**
+    (`scipy.stats.ttest_rel`, n - 1 degrees of freedom), used only when both rows hold exactly the
+    same models (`compare(..., models_a, models_b)`).
   - Rejected alternatives: a hierarchical bootstrap over seeds then splits (scipy.stats.bootstrap)
     is unreliable with the 2-5 seeds a CPU budget allows, and a paired t-test over per-seed means
-    needs seeds paired across rows.
+    of different models pairs seeds that have nothing in common.
 A 0/100 protocol has one split per seed: the seed's value is that split's top-1, the same code.
 
 Verdicts, for the claim "A > B" (the difference is mean A - mean B; alpha 0.05):
@@ -49,6 +51,9 @@ METHOD = ("Welch's t-test (scipy.stats.ttest_ind, equal_var=False, two-sided) on
           "(each trained model's mean top-1 over the protocol's splits; seeds are the unit of replication, "
           "never the splits); 95% confidence interval of mean A - mean B from the same test "
           "(Welch-Satterthwaite df); alpha 0.05")
+PAIRED_METHOD = ("paired t-test (scipy.stats.ttest_rel, two-sided) on the per-seed means of rows that share their "
+                 "trained models (seed i of both rows is one model); 95% confidence interval of mean A - mean B "
+                 "from the same test (n - 1 df); alpha 0.05")
 HOLDS, HOLDS_NOISE, REVERSED_NOISE, REVERSED = "holds", "holds within noise", "reversed within noise", "reversed"
 NO_RESULTS, ONE_SEED, NO_VARIANCE = "no results: not testable", "1 seed: not testable", "not testable (no variance)"
 TESTED = (HOLDS, HOLDS_NOISE, REVERSED_NOISE, REVERSED)
@@ -78,8 +83,15 @@ def seed_means(per_seed) -> np.ndarray:
     return np.asarray([np.mean(np.asarray(s, dtype=np.float64)) for s in per_seed if len(s)], dtype=np.float64)
 
 
-def compare(a, b) -> Comparison:
-    """Row A against row B on one protocol; a and b: per seed, the top-1 of each split."""
+def compare(a, b, models_a=None, models_b=None) -> Comparison:
+    """Row A against row B on one protocol; a and b: per seed, the top-1 of each split. models_a and
+    models_b (optional): the trained model behind each seed; when both rows hold the same models, the
+    test is paired by model (module docstring)."""
+    paired = (models_a is not None and models_b is not None and len(set(models_a)) == len(models_a)
+              and set(models_a) == set(models_b))
+    if paired:   # align B's seeds with A's models
+        order = {m: k for k, m in enumerate(models_b)}
+        b = [b[order[m]] for m in models_a]
     ma, mb = seed_means(a), seed_means(b)
     mean_a = float(ma.mean()) if len(ma) else None
     mean_b = float(mb.mean()) if len(mb) else None
@@ -91,9 +103,11 @@ def compare(a, b) -> Comparison:
         return Comparison(**base, verdict=ONE_SEED)
     if np.all(ma == ma[0]) and np.all(mb == mb[0]):
         return Comparison(**base, verdict=NO_VARIANCE)
+    if paired and np.all(ma - mb == (ma - mb)[0]):
+        return Comparison(**base, verdict=NO_VARIANCE, method=PAIRED_METHOD)
     with warnings.catch_warnings():     # a constant row: scipy warns of precision loss in its variance (0)
         warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
-        res = sps.ttest_ind(ma, mb, equal_var=False)
+        res = sps.ttest_rel(ma, mb) if paired else sps.ttest_ind(ma, mb, equal_var=False)
     ci = res.confidence_interval(LEVEL)
     p = float(res.pvalue)
     significant = p < ALPHA
@@ -104,4 +118,4 @@ def compare(a, b) -> Comparison:
     else:
         verdict = HOLDS_NOISE
     return Comparison(**{**base, "ci": (float(ci.low), float(ci.high)), "p": p, "df": float(res.df)},
-                      verdict=verdict)
+                      verdict=verdict, method=PAIRED_METHOD if paired else METHOD)

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "|": r"\textbar{}",
        "<": r"\textless{}", ">": r"\textgreater{}", "±": r"$\pm$", "✓": r"\checkmark", "×": r"$\times$",
-       "ψ": r"$\psi$"}
-NUMBER = r"-|n/a|[\d.]+( ± [\d.]+)?( \(n=\d+\))?|[\d.]+ × [\d.]+"    # what a numeric cell holds
+       "ψ": r"$\psi$", "†": r"\textsuperscript{\dag}"}
+NUMBER = r"-|n/a|[\d.]+( ± [\d.]+)?( \(n=\d+(; splits ± [\d.]+)?\))?|[\d.]+ × [\d.]+"    # what a numeric cell holds
 PRETTY = {"psi_1": r"$\psi_1$"}      # words typeset as mathematics (the Markdown keeps the plain text)
 
 COLUMN_PT, TEXT_PT = 229.5, 345.0   # standard article (10pt): one column of twocolumn, the one-column text
