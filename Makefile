@@ -43,7 +43,7 @@ bench-gpu: install
 # Tables 1-9 (Markdown, LaTeX) and figures from $(RESULTS)/**/*.json (docs/results.md).
 RESULTS ?= results
 tables: install
-	$(BIN)/zsarbench tables --results-dir $(RESULTS)
+	$(BIN)/zsarbench tables --results-dir $(RESULTS) --readme README.md
 	$(BIN)/zsarbench figures --results-dir $(RESULTS)
 
 # The whole synthetic benchmark, then `make tables` (long: hours on 2 CPU cores): every registered
@@ -51,7 +51,9 @@ tables: install
 # removal (Table 7); every `zsarbench ablate` table, on the 0/50 protocols (constraints, Table 8) or
 # on each table's default protocols (the paper's columns: `zsarbench ls tables`; zsarbench/paper_tables.py). The
 # ablation tables use the protocols' own recipe (REF_PROFILE), so they reuse the models the runs
-# trained. REF_ARGS goes to each command (e.g. REF_ARGS="--cache-dir /data/cache").
+# trained. Every command runs each training seed of REF_SEEDS (one model and one results file per
+# seed; the tables and orderings.md pool them). REF_ARGS goes to each command (e.g.
+# REF_ARGS="--cache-dir /data/cache").
 REF_METHODS   ?= $(shell $(BIN)/python -c "from zsarbench.registry import list_methods; \
                  print(' '.join(m for m in list_methods() if 'tiny' not in m))" 2>/dev/null)
 REF_MAIN      ?= rest18
@@ -60,18 +62,19 @@ REF_P100      ?= synth-ucf-0-100 synth-hmdb-0-100
 REF_ABLATIONS ?= $(shell $(BIN)/python -c "from zsarbench.paper_tables import ABLATIONS; \
                  print(' '.join(n for n in ABLATIONS if n != 'constraints'))" 2>/dev/null)
 REF_PROFILE   ?= protocol
+REF_SEEDS     ?= 0-2
 REF_ARGS      ?=
 ZB_REF   = $(BIN)/zsarbench
 commas   = $(subst $(eval) ,$(comma),$(strip $(1)))
 comma   := ,
 reference: install
 	for m in $(REF_MAIN) $(filter-out $(REF_MAIN),$(REF_METHODS)); do \
-	  $(ZB_REF) run $$m -p $(call commas,$(REF_P50) $(REF_P100)) --results-dir $(RESULTS) $(REF_ARGS) || exit 1; done
+	  $(ZB_REF) run $$m -p $(call commas,$(REF_P50) $(REF_P100)) --results-dir $(RESULTS) --seeds $(REF_SEEDS) $(REF_ARGS) || exit 1; done
 	$(ZB_REF) run $(REF_MAIN) -p $(call commas,$(REF_P50)) --set 'source.remove_overlap_with=[]' \
-	  --results-dir $(RESULTS) $(REF_ARGS)
-	$(ZB_REF) ablate constraints -m $(REF_MAIN) $(addprefix -p ,$(REF_P50)) --results-dir $(RESULTS) $(REF_ARGS)
+	  --results-dir $(RESULTS) --seeds $(REF_SEEDS) $(REF_ARGS)
+	$(ZB_REF) ablate constraints -m $(REF_MAIN) $(addprefix -p ,$(REF_P50)) --results-dir $(RESULTS) --seeds $(REF_SEEDS) $(REF_ARGS)
 	for a in $(REF_ABLATIONS); do \
-	  $(ZB_REF) ablate $$a --profile $(REF_PROFILE) --results-dir $(RESULTS) $(REF_ARGS) || exit 1; done
+	  $(ZB_REF) ablate $$a --profile $(REF_PROFILE) --results-dir $(RESULTS) --seeds $(REF_SEEDS) $(REF_ARGS) || exit 1; done
 	$(MAKE) tables RESULTS=$(RESULTS)
 
 clean:

@@ -18,7 +18,9 @@ read_results_option = results_dir_option("Read RESULTS_DIR/**/*.json.")
 @read_results_option
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Where to write [default RESULTS_DIR/tables].")
-def tables(results_dir, out_dir):
+@click.option("--readme", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Also refresh the orderings summary between the markers of this README.")
+def tables(results_dir, out_dir, readme):
     """The paper's Tables 1-9 as Markdown and LaTeX, and the orderings the paper claims tested over
     training seeds (orderings.md, orderings.tex), from the results files (docs/results.md)."""
     from ..report.load import load_results
@@ -30,6 +32,11 @@ def tables(results_dir, out_dir):
     missing = write_tables(results, out_dir)
     out.print(f"{len(results)} results files -> {len(missing)} tables and orderings.md in {out_dir} "
               f"({sum(missing.values())} cells still missing; each table lists the commands) in {time.time() - t:.2f} s")
+    if readme is not None:
+        from ..report.orderings import update_readme
+
+        changed = update_readme(readme, (out_dir / "orderings.md").read_text())
+        out.print(f"{readme}: orderings summary {'updated' if changed else 'unchanged'}")
 
 
 @click.command()
