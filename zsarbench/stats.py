@@ -33,7 +33,9 @@ Verdicts, for the claim "A > B" (the difference is mean A - mean B; alpha 0.05):
   row has one seed: no spread to test against; never "significant"), "not testable (no variance)"
   (both rows have at least 2 seeds but every seed of A has the same mean, and every seed of B too:
   Welch's standard error is 0, where scipy gives NaN, or p = 0 with a zero-width interval; a spread
-  of exactly 0 means the seeds did not vary the model, not that the difference is certain). When
+  of exactly 0 means the seeds did not vary the model, not that the difference is certain), and
+  "equal in every seed" (both rows score the same on every seed, e.g. two transfer variants that
+  choose the same edges: the claim A > B fails, with nothing to test). When
   only one row is constant the test runs: the other row's spread makes the standard error.
 """
 
@@ -56,6 +58,7 @@ PAIRED_METHOD = ("paired t-test (scipy.stats.ttest_rel, two-sided) on the per-se
                  "from the same test (n - 1 df); alpha 0.05")
 HOLDS, HOLDS_NOISE, REVERSED_NOISE, REVERSED = "holds", "holds within noise", "reversed within noise", "reversed"
 NO_RESULTS, ONE_SEED, NO_VARIANCE = "no results: not testable", "1 seed: not testable", "not testable (no variance)"
+EQUAL = "equal in every seed"     # the two rows score the same on every seed: the claim A > B fails
 TESTED = (HOLDS, HOLDS_NOISE, REVERSED_NOISE, REVERSED)
 
 
@@ -101,6 +104,8 @@ def compare(a, b, models_a=None, models_b=None) -> Comparison:
         return Comparison(**base, verdict=NO_RESULTS)
     if len(ma) < 2 or len(mb) < 2:
         return Comparison(**base, verdict=ONE_SEED)
+    if (paired and np.all(ma == mb)) or (np.all(ma == ma[0]) and np.all(mb == ma[0])):
+        return Comparison(**base, verdict=EQUAL, method=PAIRED_METHOD if paired else METHOD)
     if np.all(ma == ma[0]) and np.all(mb == mb[0]):
         return Comparison(**base, verdict=NO_VARIANCE)
     if paired and np.all(ma - mb == (ma - mb)[0]):

@@ -42,7 +42,8 @@ SEEDS_NOTE = ("n = seeds: trained models (distinct checkpoint keys; one file per
               "seeds cannot be tested: its pairs say \"1 seed: not testable\" (or \"no results: not testable\").")
 VERDICTS = ("holds: difference > 0 and p < 0.05; holds within noise: difference >= 0, not significant; reversed "
             "within noise: difference < 0, not significant; reversed: difference < 0 and p < 0.05; not testable "
-            "(no variance): every seed of both rows has the same mean.")
+            "(no variance): every seed of both rows has the same mean; equal in every seed: both rows score the same on "
+            "every seed (the claim fails).")
 HEADER = ["protocol", "pair (A > B)", "mean A (seeds)", "mean B (seeds)", "A - B [95% CI]", "p", "verdict"]
 TEX_HEADER = ["pair (A > B)", "A (n)", "B (n)", "A - B [95% CI]", "p", "verdict"]
 
