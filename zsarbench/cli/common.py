@@ -76,14 +76,17 @@ def protocol_names(values) -> list[str]:
 
 
 @contextmanager
-def experiment_context(opts: dict):
-    """A progress display and the run context of the experiment options (context.make_context)."""
+def experiment_context(opts: dict, result_folders=()):
+    """A progress display and the run context of the experiment options (context.make_context:
+    the output folders, RESULTS_DIR/<name> of `result_folders` too, are checked before any work)."""
     from ..context import make_context
     from ..data.roots import parse_roots
 
-    with make_progress() as progress:
-        yield make_context(opts["cache_dir"], opts["results_dir"], opts["device"], progress,
-                           parse_roots(opts["data_roots"]), opts["resume"])
+    progress = make_progress()
+    ctx = make_context(opts["cache_dir"], opts["results_dir"], opts["device"], progress,
+                       parse_roots(opts["data_roots"]), opts["resume"], result_folders)
+    with progress:
+        yield ctx
 
 
 def parse_seeds(text: str) -> list[int]:
