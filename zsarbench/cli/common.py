@@ -12,15 +12,21 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
+from .lineprogress import LineProgress
+
 console = Console(stderr=True)
 # Piped output (files, CI logs, tests) gets wide lines instead of names folded mid-word.
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def make_progress() -> Progress:
-    """Bars on stderr; torchrun's ranks other than 0 draw nothing (engine/dist.py)."""
+def make_progress() -> Progress | LineProgress:
+    """Bars on a terminal's stderr; whole lines (counts, rate, ETA) on any other stderr (lineprogress.py),
+    where one-line messages stay one line. torchrun's ranks other than 0 print nothing (engine/dist.py)."""
     from ..engine import dist   # here, not at the top: `--help` and argument errors need no torch
 
+    console.soft_wrap = not console.is_terminal   # a log line is one line, however long
+    if not console.is_terminal:
+        return LineProgress(console, disable=not dist.is_main())
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
                     transient=False, disable=not dist.is_main())

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..artefacts import read_json, read_or_discard
-from .video import CorruptVideo, frame_window, open_video
+from .video import CorruptVideo, frame_window, get_batch, open_video
 
 SHARD_BYTES = 4 << 30
 
@@ -52,7 +52,7 @@ def _decode(args):
     try:
         vr = open_video(path, resize)
         lo, hi = frame_window(vr, window)
-        frames = vr.get_batch(list(range(lo, hi))).asnumpy()
+        frames = get_batch(vr, list(range(lo, hi)))
         if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
             raise CorruptVideo(f"{path}: decoded frames have shape {frames.shape}")
         return key, np.ascontiguousarray(frames, dtype=np.uint8), ""
