@@ -36,10 +36,30 @@ class RunContext:
     resume: bool = True          # continue an interrupted training of the same run (engine/train.py)
 
 
+def check_outputs(cache_dir: Path | None = None, results_dir: Path | None = None, out_dir: Path | None = None,
+                  result_folders=(), cache: bool = False) -> None:
+    """Every folder a command writes in, checked before it does any work: a file in a folder's place
+    (or a folder we cannot write in) is one line naming it (UserError). `cache`: the command writes
+    in the cache folder (`cache_dir`, else the default); `result_folders`: RESULTS_DIR/<name> too."""
+    from .artefacts import check_writable_dir
+
+    if cache or cache_dir is not None:
+        check_writable_dir(Path(cache_dir) if cache_dir else default_cache_dir(), "cache folder",
+                           "--cache-dir (or $ZSARBENCH_CACHE)")
+    if results_dir is not None:
+        for folder in (Path(results_dir), *(Path(results_dir) / name for name in result_folders)):
+            check_writable_dir(folder, "results folder", "--results-dir")
+    if out_dir is not None:
+        check_writable_dir(out_dir, "output folder", "--out")
+
+
 def make_context(cache_dir: Path | None = None, results_dir: Path = Path("results"), device: str = "auto",
-                 progress=None, data_roots: dict | None = None, resume: bool = True) -> RunContext:
+                 progress=None, data_roots: dict | None = None, resume: bool = True,
+                 result_folders=()) -> RunContext:
     """The context of one command: its own command line; logs through the progress display on rank 0
-    and nowhere on torchrun's other ranks."""
+    and nowhere on torchrun's other ranks. The cache and results folders (and RESULTS_DIR/<name> of
+    `result_folders`) are checked first (check_outputs)."""
+    check_outputs(cache_dir, results_dir, result_folders=result_folders, cache=True)
     from .engine import dist   # imports torch: only once a command runs an experiment
 
     log = (progress.console.print if progress is not None else print) if dist.is_main() else _quiet

@@ -1,18 +1,21 @@
 """The feature cache: one .npz per (checkpoint, videos, test-time sampling) under CACHE/features/.
 
 An entry holds its own spec and is used only if that equals the requested one, so a changed
-checkpoint or sampling is never mixed up; rank 0 writes it atomically (engine/dist.py).
+checkpoint or sampling is never mixed up; rank 0 writes it atomically (engine/dist.py). An entry
+that cannot be read is reported, deleted and extracted again (artefacts.read_or_discard).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .artefacts import part_path, read_or_discard, remove_stale_parts
 from .data.datasets import VideoSet
 from .engine import dist
 from .evaluate import class_means
@@ -51,24 +54,40 @@ def feature_cache_path(cache_dir: Path, spec: dict) -> Path:
     return Path(cache_dir) / "features" / f"{key}.npz"
 
 
+def read_features(path: Path, spec: dict, vs: VideoSet) -> Features | None:
+    """The cache entry at `path`, or None if it holds another spec. Raises if it is unreadable."""
+    with np.load(path, allow_pickle=False) as z:
+        if json.loads(str(z["spec"])) != spec:
+            return None
+        feats, index, means, bad = z["features"], z["index"], z["class_means"], [str(p) for p in z["bad"]]
+    if len(feats) != len(index) or (len(index) and not 0 <= index.min() <= index.max() < len(vs)):
+        raise ValueError(f"{len(feats)} features for {len(index)} videos of {len(vs)}")
+    return Features(feats, index, vs.labels[index], means, bad, path.stem, True)
+
+
 def cached_features(method, spec: dict, vs: VideoSet, recipe, ctx, desc: str,
                     ensure_model=lambda: None) -> Features:
     """Features per `spec`, from the cache or encoded now (then stored). `ensure_model` loads the
     network; it is called only on a miss."""
     path = feature_cache_path(ctx.cache_dir, spec)
     if path.exists():
-        z = np.load(path, allow_pickle=False)
-        if json.loads(str(z["spec"])) == spec:
-            return Features(z["features"], z["index"], vs.labels[z["index"]], z["class_means"],
-                            [str(p) for p in z["bad"]], path.stem, True)
+        found = read_or_discard(path, lambda p: read_features(p, spec, vs), "features", "extracting them again",
+                                ctx.log)
+        if found is not None:
+            return found
     ensure_model()
     enc = method.encode(vs, recipe, spec["clips"], ctx.device, ctx.progress, desc)
     labels = vs.labels[enc.index]
     means = class_means(enc.features, labels, len(vs.classes))
     if dist.is_main():  # under torchrun every rank holds the gathered features; rank 0 writes them
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.part.npz")
-        np.savez(tmp, features=enc.features, index=enc.index, bad=np.array(enc.bad_paths, dtype=str),
-                 class_means=means, spec=json.dumps(spec, sort_keys=True))
-        tmp.replace(path)
+        tmp = part_path(path)
+        with open(tmp, "wb") as f:
+            np.savez(f, features=enc.features, index=enc.index, bad=np.array(enc.bad_paths, dtype=str),
+                     class_means=means, spec=json.dumps(spec, sort_keys=True))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        remove_stale_parts(path)
+        path.with_name(f".{path.stem}.part.npz").unlink(missing_ok=True)   # the name before pids were added
     return Features(enc.features, enc.index, labels, means, list(enc.bad_paths), path.stem, False)

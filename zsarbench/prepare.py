@@ -14,6 +14,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -21,7 +22,8 @@ from .data.datasets import VideoSet, resolve_dataset
 from .data.frame_cache import attach_frame_cache
 from .data.overlap import OverlapResult, remove_overlap
 from .engine import dist
-from .engine.checkpoint import checkpoint_dir, checkpoint_key, load_checkpoint, save_atomic
+from .artefacts import read_json, read_or_discard
+from .engine.checkpoint import check_checkpoint, checkpoint_dir, checkpoint_key, load_checkpoint, save_atomic
 from .engine.train import TrainState, pick_device
 from .errors import UserError
 from .feature_cache import Features, cached_features, feature_spec, fingerprint
@@ -53,6 +55,8 @@ class Model:
     reused: bool                  # the checkpoint was in the cache
     loaded: bool                  # the network is in memory (trained or loaded in this process)
     train_log: dict
+    retrain: Callable[[], dict] = dict  # trains the network again (a reused checkpoint proved unreadable)
+    log: Callable = print
 
 
 @dataclass
@@ -154,32 +158,57 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
         source_id["label_table"] = "word2vec"   # glove's and synthetic words, and their keys, are as before
     key = checkpoint_key(method.name, method.config(), source_id, asdict(R))
     ckpt = checkpoint_dir(ctx.cache_dir, method.name, key) / "model.pt"
-    log_file = ckpt.with_name("train_log.json")   # read without loading the network
-    if ckpt.exists():
-        loaded = False
-        if log_file.exists():
-            train_log = json.loads(log_file.read_text())
-        else:  # a checkpoint from before the side file
-            state = load_checkpoint(ckpt)
-            method.load_state_dict(state["method"])
-            train_log, loaded = json.loads(state["train_log"]), True
-            write_json_atomic(log_file, train_log)
+
+    def train() -> dict:
+        ctx.log(f"training {method.name} on {ctx.device}")
+        state = TrainState(ckpt.with_name("train_state.pt"), R.checkpoint_every, ctx.resume, ctx.log)
+        semantic = {"label_vectors": data.seen_vecs} if method.space == "semantic" else {}  # methods/base.py
+        train_log = method.fit(seen, data.seen_words, R, ctx.device, ctx.progress, state=state, **semantic)
+        if dist.is_main():  # every rank holds the same weights; rank 0 writes them
+            save_atomic({"method": method.state_dict(), "train_log": json.dumps(train_log)}, ckpt)
+            write_json_atomic(ckpt.with_name("train_log.json"), train_log)
+        state.clear()
+        return train_log
+
+    reused = reuse_checkpoint(method, ckpt, ctx.log) if ckpt.exists() else None
+    if reused is not None:
         ctx.log(f"reusing trained {method.name} from {ckpt}")
-        return Model(method, key, ckpt, True, loaded, train_log)
-    ctx.log(f"training {method.name} on {ctx.device}")
-    state = TrainState(ckpt.with_name("train_state.pt"), R.checkpoint_every, ctx.resume, ctx.log)
-    semantic = {"label_vectors": data.seen_vecs} if method.space == "semantic" else {}  # methods/base.py
-    train_log = method.fit(seen, data.seen_words, R, ctx.device, ctx.progress, state=state, **semantic)
-    if dist.is_main():  # every rank holds the same weights; rank 0 writes them
-        save_atomic({"method": method.state_dict(), "train_log": json.dumps(train_log)}, ckpt)
-        write_json_atomic(log_file, train_log)
-    state.clear()
-    return Model(method, key, ckpt, False, True, train_log)
+        return Model(method, key, ckpt, True, reused[1], reused[0], train, ctx.log)
+    return Model(method, key, ckpt, False, True, train(), train, ctx.log)
+
+
+def reuse_checkpoint(method, ckpt: Path, log) -> tuple[dict, bool] | None:
+    """(training log, network loaded) of a cached checkpoint, or None when it is unreadable (then
+    reported in one line and deleted: the caller retrains). The network itself is loaded only when
+    the training log is not in its side file."""
+    if not read_or_discard(ckpt, check_checkpoint, "checkpoint", "retraining", log):
+        return None
+    log_file = ckpt.with_name("train_log.json")   # read without loading the network
+    if log_file.exists():
+        train_log = read_or_discard(log_file, read_json, "training log", "reading it from the checkpoint", log)
+        if train_log is not None:
+            return train_log, False
+    def read_whole(path: Path) -> tuple[dict, dict]:   # a checkpoint from before the side file
+        state = load_checkpoint(path)
+        return state["method"], json.loads(state["train_log"])
+
+    whole = read_or_discard(ckpt, read_whole, "checkpoint", "retraining", log)
+    if whole is None:
+        return None
+    method.load_state_dict(whole[0])
+    write_json_atomic(log_file, whole[1])
+    return whole[1], True
 
 
 def ensure_loaded(model: Model) -> None:
+    """The network of a reused checkpoint, loaded now; retrained if the file proves unreadable."""
     if not model.loaded:
-        model.method.load_state_dict(load_checkpoint(model.ckpt)["method"])
+        weights = read_or_discard(model.ckpt, lambda p: load_checkpoint(p)["method"], "checkpoint", "retraining",
+                                  model.log)
+        if weights is None:
+            model.train_log, model.reused = model.retrain(), False
+        else:
+            model.method.load_state_dict(weights)
         model.loaded = True
 
 

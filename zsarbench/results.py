@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from .artefacts import part_path, remove_stale_parts
 from .registry import method_origin
 from .text.labels import label_table
 
@@ -69,15 +70,17 @@ def now() -> str:
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    """Write to a temporary file in the same folder, fsync, then rename over `path`; then delete what
+    interrupted writes of `path` left (artefacts.remove_stale_parts)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp = part_path(path)
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=1, default=_jsonable)
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    remove_stale_parts(path)
 
 
 def _jsonable(o):

@@ -12,15 +12,21 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
+from .lineprogress import LineProgress
+
 console = Console(stderr=True)
 # Piped output (files, CI logs, tests) gets wide lines instead of names folded mid-word.
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def make_progress() -> Progress:
-    """Bars on stderr; torchrun's ranks other than 0 draw nothing (engine/dist.py)."""
+def make_progress() -> Progress | LineProgress:
+    """Bars on a terminal's stderr; whole lines (counts, rate, ETA) on any other stderr (lineprogress.py),
+    where one-line messages stay one line. torchrun's ranks other than 0 print nothing (engine/dist.py)."""
     from ..engine import dist   # here, not at the top: `--help` and argument errors need no torch
 
+    console.soft_wrap = not console.is_terminal   # a log line is one line, however long
+    if not console.is_terminal:
+        return LineProgress(console, disable=not dist.is_main())
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
                     transient=False, disable=not dist.is_main())
@@ -76,14 +82,17 @@ def protocol_names(values) -> list[str]:
 
 
 @contextmanager
-def experiment_context(opts: dict):
-    """A progress display and the run context of the experiment options (context.make_context)."""
+def experiment_context(opts: dict, result_folders=()):
+    """A progress display and the run context of the experiment options (context.make_context:
+    the output folders, RESULTS_DIR/<name> of `result_folders` too, are checked before any work)."""
     from ..context import make_context
     from ..data.roots import parse_roots
 
-    with make_progress() as progress:
-        yield make_context(opts["cache_dir"], opts["results_dir"], opts["device"], progress,
-                           parse_roots(opts["data_roots"]), opts["resume"])
+    progress = make_progress()
+    ctx = make_context(opts["cache_dir"], opts["results_dir"], opts["device"], progress,
+                       parse_roots(opts["data_roots"]), opts["resume"], result_folders)
+    with progress:
+        yield ctx
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from ..context import command_line, default_cache_dir
+from ..context import check_outputs, command_line, default_cache_dir
 from .common import cache_option, data_root_option, first, make_progress, out, results_dir_option
 
 
@@ -29,6 +29,7 @@ def data_synth(protocol_name, force, sets, cache_dir):
     from ..protocol import load_protocol, parse_set
 
     cfg = load_protocol(protocol_name, parse_set(list(sets))).synth
+    check_outputs(cache_dir, cache=True)
     t = time.time()
     with make_progress() as progress:
         root = ensure_synth(cache_dir or default_cache_dir(), cfg, force=force, progress=progress)
@@ -48,19 +49,19 @@ def data_synth(protocol_name, force, sets, cache_dir):
 def data_cache(protocol_name, sets, workers, data_roots, cache_dir):
     """Decode a protocol's datasets once into the frame cache that recipe.frame_cache=true trains from."""
     from ..data.datasets import resolve_dataset
-    from ..data.frame_cache import build_frame_cache, frame_cache_root
+    from ..data.frame_cache import build_frame_cache
     from ..data.roots import parse_roots
     from ..protocol import load_protocol, parse_set
 
     P = load_protocol(protocol_name, parse_set(list(sets)))
+    check_outputs(cache_dir, cache=True)
     cache_dir, resize = cache_dir or default_cache_dir(), P.recipe.resize or None
     with make_progress() as progress:
         for name in dict.fromkeys([P.source.dataset, P.target.dataset]):  # what `run` attaches (run.prepare)
             vs = resolve_dataset(name, P, cache_dir, progress, parse_roots(data_roots))
-            reused = (frame_cache_root(cache_dir, vs, resize) / "meta.json").exists()
             fc = build_frame_cache(vs, cache_dir, resize, workers, progress, f"decoding {name} ({len(vs)} videos)")
             m, bad = fc.meta, fc.meta["unreadable"]
-            how = "already there" if reused else f"decoded in {m['seconds']:.1f} s"
+            how = f"decoded in {m['seconds']:.1f} s" if fc.fresh else "already there"
             progress.console.print(f"{name}: {m['n_videos']} videos, {m['bytes'] / 1e9:.2f} GB in {fc.root} ({how}); "
                                    f"{len(bad)} unreadable" + (f": {first(bad, 5)}" if bad else ""), markup=False)
     if not P.recipe.frame_cache:
@@ -87,6 +88,7 @@ def data_check(name, probe, data_roots, results_dir):
     from ..data.check import check_dataset
     from ..results import new_results_path, write_json_atomic
 
+    check_outputs(results_dir=results_dir, result_folders=["data-check"])
     vs, origin = _real_dataset(name, data_roots)
     with make_progress() as progress:
         rep = check_dataset(vs, probe, progress=progress)
@@ -130,6 +132,7 @@ def labels(name, embedding, data_roots, cache_dir):
     from ..text.embeddings import load_embedding
     from ..text.labels import class_words, has_override, label_table
 
+    check_outputs(cache_dir, cache=True)
     vs, _ = _real_dataset(name, data_roots)
     emb = load_embedding(embedding, str(cache_dir or default_cache_dir()))
     table = Table("class", "words", "out of vocabulary", "from",
@@ -163,6 +166,7 @@ def overlap(source, targets, embedding, tau, data_roots, results_dir, cache_dir)
     from ..results import new_results_path, now, provenance, write_json_atomic
     from ..text.embeddings import load_embedding
     names = [t.strip() for t in targets.split(",") if t.strip()]
+    check_outputs(cache_dir, results_dir, result_folders=["overlap"], cache=True)
     src, tgts = _real_dataset(source, data_roots)[0], [_real_dataset(t, data_roots)[0] for t in names]
     emb = load_embedding(embedding, str(cache_dir or default_cache_dir()))
     t = time.time()

@@ -23,7 +23,7 @@ def run(method, gzsl, **opts):
     from ..run import run as run_pipeline
 
     loaded = load_experiment(method, opts)
-    with experiment_context(opts) as ctx:
+    with experiment_context(opts, [protocol.name for protocol, _, _ in loaded]) as ctx:
         done = [run_pipeline(method, protocol, ctx, method_options, overrides, gzsl)
                 for protocol, method_options, overrides in loaded]
     for result, path in done if dist.is_main() else ():
@@ -57,7 +57,7 @@ def _ablation_command(name: str, part) -> click.Command:
                 method if part.name == "constraints" else None, opts, seed)
             protocols, prof = ablation_protocols(name, protocol_names(opts["protocols"]), overrides, profile)
             experiments.append((protocols, recorded, prof, method_options))
-        with experiment_context(opts) as ctx:
+        with experiment_context(opts, [protocols[0].name for protocols, *_ in experiments]) as ctx:
             done = [ablate_pipeline(name, protocols, ctx, method, recorded, prof, embeddings, method_options)
                     for protocols, recorded, prof, method_options in experiments]
         if dist.is_main():

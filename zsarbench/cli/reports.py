@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from ..context import check_outputs
 from .common import out, results_dir_option
 
 read_results_option = results_dir_option("Read RESULTS_DIR/**/*.json.")
@@ -26,9 +27,10 @@ def tables(results_dir, out_dir, readme):
     from ..report.load import load_results
     from ..report.tables import write_tables
 
+    out_dir = out_dir or results_dir / "tables"
+    check_outputs(out_dir=out_dir)
     t = time.time()
     results = load_results(results_dir)
-    out_dir = out_dir or results_dir / "tables"
     missing = write_tables(results, out_dir)
     out.print(f"{len(results)} results files -> {len(missing)} tables and orderings.md in {out_dir} "
               f"({sum(missing.values())} cells still missing; each table lists the commands) in {time.time() - t:.2f} s")
@@ -48,8 +50,9 @@ def figures(results_dir, out_dir):
     from ..report.figures import write_figures
     from ..report.load import load_results
 
-    t = time.time()
     out_dir = out_dir or results_dir / "figures"
+    check_outputs(out_dir=out_dir)
+    t = time.time()
     written = write_figures(load_results(results_dir), out_dir)
     out.print(f"{len(written)} figure files in {out_dir} in {time.time() - t:.1f} s")
 

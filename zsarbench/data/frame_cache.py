@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .video import CorruptVideo, frame_window, open_video
+from ..artefacts import read_json, read_or_discard
+from .video import CorruptVideo, frame_window, get_batch, open_video
 
 SHARD_BYTES = 4 << 30
 
@@ -51,7 +52,7 @@ def _decode(args):
     try:
         vr = open_video(path, resize)
         lo, hi = frame_window(vr, window)
-        frames = vr.get_batch(list(range(lo, hi))).asnumpy()
+        frames = get_batch(vr, list(range(lo, hi)))
         if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
             raise CorruptVideo(f"{path}: decoded frames have shape {frames.shape}")
         return key, np.ascontiguousarray(frames, dtype=np.uint8), ""
@@ -62,7 +63,10 @@ def _decode(args):
 
 
 class FrameCache:
-    """Read side: frames(slot_key(path, window)) -> (n, H, W, 3) uint8 view, or None when unreadable."""
+    """Read side: frames(slot_key(path, window)) -> (n, H, W, 3) uint8 view, or None when unreadable.
+    Opening checks the index, the meta data and the shard sizes (raises when broken)."""
+
+    fresh = False   # True: decoded by this process (build_frame_cache), not found in the cache
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -70,8 +74,15 @@ class FrameCache:
         self.slot = {str(p): i for i, p in enumerate(z["path"])}
         self.shard, self.offset = z["shard"], z["offset"]
         self.n, self.h, self.w = z["frames"], z["height"], z["width"]
-        self.meta = json.loads((self.root / "meta.json").read_text())
+        self.meta = read_json(self.root / "meta.json")
         self._maps: dict[int, np.memmap] = {}
+        need = {}  # each shard holds the bytes its index says (a truncated shard fails here, not in training)
+        for s, end in zip(self.shard.tolist(), (self.offset + self.n * self.h * self.w * 3).tolist()):
+            need[s] = max(need.get(s, 0), end)
+        for s, end in need.items():
+            size = os.path.getsize(self.root / f"shard-{s:03d}.u8")
+            if size < end:
+                raise ValueError(f"shard-{s:03d}.u8 holds {size} bytes, its index needs {end}")
 
     def __contains__(self, key: str) -> bool:
         return key in self.slot
@@ -105,7 +116,9 @@ def build_frame_cache(videos, cache_dir: Path, resize: int | None = None, worker
     """Decode every video of `videos` once into the cache (or open the complete copy already there)."""
     root = frame_cache_root(cache_dir, videos, resize)
     if (root / "meta.json").exists():
-        return FrameCache(root)
+        cache = read_or_discard(root, FrameCache, "frame cache", "decoding the videos again")
+        if cache is not None:
+            return cache
     part = root.with_name(root.name + ".part")
     shutil.rmtree(part, ignore_errors=True)   # an interrupted build is redone, never trusted
     part.mkdir(parents=True)
@@ -155,7 +168,9 @@ def build_frame_cache(videos, cache_dir: Path, resize: int | None = None, worker
     (part / "meta.json").write_text(json.dumps(meta, indent=2))
     shutil.rmtree(root, ignore_errors=True)
     os.replace(part, root)
-    return FrameCache(root)
+    cache = FrameCache(root)
+    cache.fresh = True
+    return cache
 
 
 def attach_frame_cache(videos, cache_dir: Path, resize: int | None = None, progress=None):

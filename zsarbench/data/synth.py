@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artefacts import read_json, read_or_discard
 from ..errors import UserError
 from ..protocol import Synth as SynthConfig  # the [synth] table's schema
 from .video import write_video
@@ -254,11 +255,14 @@ def ensure_synth(cache_dir: Path, cfg: SynthConfig, force: bool = False,
                  workers: int | None = None, progress=None) -> Path:
     """Generate the benchmark into the cache unless a complete copy is there.
 
-    `manifest.json` is written last, so an interrupted generation is resumed, never trusted."""
+    `manifest.json` is written last, so an interrupted generation is resumed, never trusted; an
+    unreadable manifest is reported, deleted and written again after the missing videos are made."""
     root = synth_root(cache_dir, cfg)
     manifest = root / "manifest.json"
     if manifest.exists() and not force:
-        return root
+        if read_or_discard(manifest, read_json, "synthetic data manifest",
+                           "checking the videos and writing it again") is not None:
+            return root
     if force and root.exists():
         shutil.rmtree(root)
     layout = class_layout(cfg)

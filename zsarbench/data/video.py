@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -39,30 +44,93 @@ def sample_clips(n_video_frames: int, frames: int, stride: int, n_clips: int = 1
     return np.minimum(idx, n_video_frames - 1)
 
 
+# What decord and FFmpeg write on fd 2 themselves: FFmpeg's "[mov,mp4,... @ 0x55..] moov atom not
+# found" and decord's "[05:16:03] .../video_reader.cc:83: ERROR opening: x.mp4, Invalid data ...".
+_NATIVE = re.compile(r"\[[^\]]* @ 0x[0-9a-f]+\] (?P<ffmpeg>.*)|\[[\d:]+\] \S+:\d+: (?:ERROR \w+: .*?, )?(?P<decord>.*)")
+_lock = threading.Lock()
+_sinks: dict[int, int] = {}   # pid -> fd of the temporary file fd 2 goes to (loader workers: their own)
+
+
+@contextmanager
+def native_stderr():
+    """fd 2 sent to a temporary file while decord runs: its and FFmpeg's own lines become the list
+    this yields (read once the block ends; our one-line reasons: unreadable videos are listed in the
+    results) instead of flooding the user's stderr. A live progress display's redraws (another
+    thread, terminal control codes) are passed on; other lines written meanwhile are dropped."""
+    notes: list[str] = []
+    with _lock:
+        pid = os.getpid()
+        if pid not in _sinks:
+            fd, name = tempfile.mkstemp(prefix="zsarbench-stderr-")
+            os.unlink(name)   # nothing left behind
+            _sinks[pid] = fd
+        sink = _sinks[pid]
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink, 2)
+        try:
+            yield notes
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            size = os.lseek(sink, 0, os.SEEK_END)
+            os.lseek(sink, 0, os.SEEK_SET)
+            text = os.read(sink, size).decode(errors="replace") if size else ""
+            os.ftruncate(sink, 0)
+            os.lseek(sink, 0, os.SEEK_SET)
+            other = []
+            for line in text.splitlines(keepends=True):
+                if "\x1b" in line:   # terminal control: a live progress display drawn meanwhile
+                    other.append(line)
+                elif m := _NATIVE.match(line.strip()):
+                    notes.append((m["ffmpeg"] if m["ffmpeg"] is not None else m["decord"]).strip())
+            if other:
+                os.write(2, "".join(other).encode())
+
+
+def _why(e: Exception, notes: list[str]) -> str:
+    """The reason a video is unreadable, in a few words: decord's and FFmpeg's notes, else its error."""
+    said = list(dict.fromkeys(n for n in notes if n))
+    return ("; ".join(said) if said else (str(e).splitlines() or [type(e).__name__])[0])[:200]
+
+
 def open_video(path: str, size: int | None = None):
     """A decord VideoReader, resized to size x size when given. Raises CorruptVideo."""
     import decord
 
-    try:
-        kw = {"width": size, "height": size} if size else {}
-        vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1, **kw)
-        if len(vr) == 0:
-            raise CorruptVideo(f"{path}: no frames")
-        return vr
-    except CorruptVideo:
-        raise
-    except Exception as e:  # decord raises DECORDError / RuntimeError for unreadable files
-        raise CorruptVideo(f"{path}: {str(e).splitlines()[0][:200]}") from None
+    error = None
+    with native_stderr() as notes:   # the notes arrive when it ends
+        try:
+            kw = {"width": size, "height": size} if size else {}
+            vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1, **kw)
+            n = len(vr)
+        except Exception as e:  # decord raises DECORDError / RuntimeError for unreadable files
+            error = e
+    if error is not None:
+        raise CorruptVideo(f"{path}: {_why(error, notes)}") from None
+    if n == 0:
+        raise CorruptVideo(f"{path}: no frames")
+    return vr
+
+
+def get_batch(vr, indices: list[int]) -> np.ndarray:
+    """decord's get_batch as a (n, H, W, 3) array, its own error output captured. Raises CorruptVideo."""
+    error = None
+    with native_stderr() as notes:
+        try:
+            frames = vr.get_batch(indices).asnumpy()
+        except Exception as e:
+            error = e
+    if error is not None:
+        raise CorruptVideo(_why(error, notes)) from None
+    return frames
 
 
 def read_frames(vr, indices: np.ndarray) -> np.ndarray:
     """(len(indices), H, W, 3) uint8 frames."""
-    try:
-        flat = np.asarray(indices).reshape(-1)
-        uniq, inverse = np.unique(flat, return_inverse=True)
-        frames = vr.get_batch(uniq.tolist()).asnumpy()
-    except Exception as e:
-        raise CorruptVideo(str(e).splitlines()[0][:200]) from None
+    flat = np.asarray(indices).reshape(-1)
+    uniq, inverse = np.unique(flat, return_inverse=True)
+    frames = get_batch(vr, uniq.tolist())
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise CorruptVideo(f"decoded frames have shape {frames.shape}")
     return frames[inverse].reshape(*np.shape(indices), *frames.shape[1:])

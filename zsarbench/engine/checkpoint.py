@@ -1,16 +1,22 @@
 """Trained-model cache: one checkpoint per (method + config, source classes, recipe, seed).
 
 Files are written to a temporary name and renamed, so a crash never leaves a half checkpoint
-under the final name; loads use weights_only=True (no pickled code runs)."""
+under the final name (and the partial files of an interrupted save are deleted by the next save of
+the same file: artefacts.py); loads use weights_only=True (no pickled code runs)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import pickle
+import re
+import zipfile
 from pathlib import Path
 
 import torch
+
+from ..artefacts import part_path, remove_stale_parts
 
 # Recipe fields that do not change what training learns (evaluation, speed, bookkeeping).
 NOT_TRAINING = {"test_clips", "workers", "frame_cache", "checkpoint_every", "compile"}
@@ -47,14 +53,34 @@ def checkpoint_dir(cache_dir: Path, method: str, key: str) -> Path:
 
 
 def save_atomic(obj, path: Path) -> None:
-    """Write to a temporary file, fsync, rename: a crash never leaves a half file under `path`."""
+    """Write to a temporary file, fsync, rename: a crash never leaves a half file under `path`; then
+    delete what interrupted saves of `path` left."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    torch.save(obj, tmp)
-    with open(tmp, "rb") as f:
+    tmp = part_path(path)
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    remove_stale_parts(path)
 
 
 def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """The saved dict (raises on a truncated or corrupt file: read it through artefacts.read_or_discard)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:  # its message opens with advice on trusted files: keep the cause
+        cause = re.search(r"WeightsUnpickler error:\s*(.+)", str(e))
+        raise ValueError(f"corrupt pickled data ({cause[1].strip() if cause else 'unpickling failed'})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"holds a {type(state).__name__}, not a checkpoint")
+    return state
+
+
+def check_checkpoint(path: Path) -> bool:
+    """A cheap test that the file is a whole torch.save archive, without loading it: its zip directory
+    (at the end of the file: any truncation loses it) lists the pickle. Raises if not."""
+    with zipfile.ZipFile(path) as z:
+        if not any(n.endswith("/data.pkl") or n == "data.pkl" for n in z.namelist()):
+            raise ValueError("not a torch checkpoint (no data.pkl)")
+    return True

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data.datasets import ClipDataset, collate_clips, normalise
+from ..artefacts import read_or_discard, remove_stale_parts
 from . import dist
 from .checkpoint import load_checkpoint, save_atomic
 
@@ -133,12 +134,9 @@ class TrainState:
     def __init__(self, path: Path, every: int = 0, resume: bool = True, log: Callable = print):
         self.path, self.every = Path(path), every
         self.saved = None
-        if resume and self.path.exists():
-            try:
-                saved = load_checkpoint(self.path)
-            except Exception as e:  # unreadable (never half-written: saves are atomic): start over
-                log(f"[yellow]ignoring unreadable training state {self.path}: {e}[/yellow]")
-                saved = {}
+        if resume and self.path.exists():  # unreadable (never half-written: saves are atomic): start over
+            saved = read_or_discard(self.path, load_checkpoint, "training state", "starting the training over",
+                                    log) or {}
             if saved.get("version") == self.VERSION:
                 self.saved = saved
                 log(f"resuming training from {self.path}: stage {saved['stage']}, step {saved['step']} "
@@ -149,9 +147,10 @@ class TrainState:
             save_atomic({"version": self.VERSION, **state}, self.path)
 
     def clear(self) -> None:
-        """Drop the file once the finished model is saved."""
+        """Drop the file, and what interrupted saves of it left, once the finished model is saved."""
         if dist.is_main():
             self.path.unlink(missing_ok=True)
+            remove_stale_parts(self.path)
 
 
 class Trainer:

