@@ -25,25 +25,23 @@ from ..data.datasets import ClipDataset, VideoSet
 from ..engine import dist
 from ..engine.train import EpochBatches, autocast, clip_loader, n_workers, to_frames
 from ..errors import UserError
+from ..fields import check_value
 from ..protocol import Recipe
 
 
-def check_options(method: str, config: dict, defaults: dict, positive_ints: tuple = (),
-                  choices: dict | None = None) -> dict:
+def check_options(method: str, config: dict, defaults: dict, types: dict | None = None) -> dict:
     """A method's options (`--set method.KEY=VALUE`) over its defaults, or a one-line UserError for
-    an unknown option, a `positive_ints` value that is not a positive integer, or a value outside
-    its `choices`."""
+    an unknown option or a value outside what `types` declares for it (fields.py: a type, or an
+    Annotated type with its Range or OneOf; one declaration per method family; an option not in
+    `types` must have its default's type). Values are returned as given (an int stays an int:
+    options are part of the checkpoint key)."""
     unknown = set(config) - set(defaults)
     if unknown:
         raise UserError(f"method '{method}': unknown option(s) {', '.join(sorted(unknown))}; "
                         f"options are {', '.join(defaults)}")
     cfg = {**defaults, **config}
-    for key in positive_ints:
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
-            raise UserError(f"method '{method}': {key} must be a positive integer, not {cfg[key]!r}")
-    for key, allowed in (choices or {}).items():
-        if cfg[key] not in allowed:
-            raise UserError(f"method '{method}': {key} must be one of {', '.join(allowed)}")
+    for key, value in config.items():
+        check_value(value, (types or {}).get(key, type(defaults[key])), f"method '{method}': {key}")
     return cfg
 
 
