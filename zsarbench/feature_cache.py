@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .data.datasets import VideoSet
+from .data.datasets import VideoSet, skipped_error
 from .engine import dist
 from .evaluate import class_means
 
@@ -26,9 +26,10 @@ class Features:
     index: np.ndarray             # (N,) positions in the VideoSet
     labels: np.ndarray            # (N,) class of each row
     class_means: np.ndarray       # (n_classes, D) the prototypes of the set's classes
-    bad: list[str]                # unreadable videos
+    bad: list[str]                # skipped videos: unreadable or smaller than the crop
     key: str
     cached: bool                  # True: read from the cache, no video or network touched
+    small: list[str] = field(default_factory=list)  # those of `bad` smaller than the crop
 
 
 def fingerprint(vs: VideoSet) -> str:
@@ -54,21 +55,26 @@ def feature_cache_path(cache_dir: Path, spec: dict) -> Path:
 def cached_features(method, spec: dict, vs: VideoSet, recipe, ctx, desc: str,
                     ensure_model=lambda: None) -> Features:
     """Features per `spec`, from the cache or encoded now (then stored). `ensure_model` loads the
-    network; it is called only on a miss."""
+    network; it is called only on a miss. Videos of which none could be used are a UserError (and
+    no cache entry)."""
     path = feature_cache_path(ctx.cache_dir, spec)
     if path.exists():
         z = np.load(path, allow_pickle=False)
-        if json.loads(str(z["spec"])) == spec:
+        if json.loads(str(z["spec"])) == spec and (len(z["index"]) or not len(vs)):
             return Features(z["features"], z["index"], vs.labels[z["index"]], z["class_means"],
-                            [str(p) for p in z["bad"]], path.stem, True)
+                            [str(p) for p in z["bad"]], path.stem, True,
+                            [str(p) for p in z["small"]] if "small" in z.files else [])
     ensure_model()
     enc = method.encode(vs, recipe, spec["clips"], ctx.device, ctx.progress, desc)
+    if len(vs) and not len(enc.index):
+        raise skipped_error(desc.split(" (")[0], len(vs), enc.bad_paths, enc.small_paths, recipe.crop)
     labels = vs.labels[enc.index]
     means = class_means(enc.features, labels, len(vs.classes))
     if dist.is_main():  # under torchrun every rank holds the gathered features; rank 0 writes them
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.part.npz")
         np.savez(tmp, features=enc.features, index=enc.index, bad=np.array(enc.bad_paths, dtype=str),
-                 class_means=means, spec=json.dumps(spec, sort_keys=True))
+                 small=np.array(enc.small_paths, dtype=str), class_means=means, spec=json.dumps(spec, sort_keys=True))
         tmp.replace(path)
-    return Features(enc.features, enc.index, labels, means, list(enc.bad_paths), path.stem, False)
+    return Features(enc.features, enc.index, labels, means, list(enc.bad_paths), path.stem, False,
+                    list(enc.small_paths))

@@ -16,7 +16,7 @@ through the entry-point group `zsarbench.methods`; docs/write-your-own-method.md
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -49,7 +49,8 @@ def check_options(method: str, config: dict, defaults: dict, types: dict | None 
 class Encoded:
     features: np.ndarray        # (N, D) one row per readable video
     index: np.ndarray           # (N,) positions in the VideoSet
-    bad_paths: list[str]        # videos that could not be decoded
+    bad_paths: list[str]        # videos skipped: not decoded, or smaller than the crop
+    small_paths: list[str] = field(default_factory=list)   # those of bad_paths smaller than the crop
 
 
 def crop_on_device(recipe: Recipe, device: str) -> bool:
@@ -101,9 +102,10 @@ class Method(ABC):
         loader = clip_loader(ds, EpochBatches(len(ds), batch_size * world, rank=rank, world=world),
                              n_workers(recipe.workers, device), device)
         task = progress.add_task(desc or f"features ({n_clips} clips/video)", total=len(ds)) if progress else None
-        feats, index, bad = [], [], []
+        feats, index, bad, small = [], [], [], []
         for batch in loader:
             bad += batch["bad_paths"]
+            small += batch["small_paths"]
             if batch["clips"] is not None:
                 B = batch["clips"].shape[0]
                 with autocast(device):
@@ -115,13 +117,14 @@ class Method(ABC):
         feats = torch.cat(feats).cpu().numpy() if feats else np.zeros((0, self.feature_dim()), np.float32)
         index = torch.cat(index).numpy() if index else np.zeros(0, np.int64)
         if world > 1:  # gather every rank's share, back in the order of the videos
-            parts = dist.all_gather((feats, index, bad))
+            parts = dist.all_gather((feats, index, bad, small))
             feats, index = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
             order = np.argsort(index, kind="stable")
             feats, index = feats[order], index[order]
             bad_set = {b for p in parts for b in p[2]}
             bad = [p for p in dict.fromkeys(videos.paths) if p in bad_set]
-        return Encoded(feats, index, bad)
+            small = sorted({b for p in parts for b in p[3]})
+        return Encoded(feats, index, bad, small)
 
     def forward_flops(self, frames: int, crop: int, n_classes: int) -> int | None:
         """FLOPs (torch.utils.flop_counter; a multiply-add counts 2) of encoding one test clip of
