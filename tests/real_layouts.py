@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,9 @@ from zsarbench.data.synth import write_mp4
 from zsarbench.data.video import write_video
 
 SIZE, FPS = 40, 8
+# The public class lists (shared/ beside the checkout, or $ZSARBENCH_CLASSLISTS): read, never copied.
+CLASSLISTS = Path(os.environ.get("ZSARBENCH_CLASSLISTS")
+                  or Path(__file__).resolve().parents[2] / "shared" / "data" / "classlists")
 
 
 def frames(n: int, seed: int) -> np.ndarray:
@@ -125,3 +130,30 @@ def build_activitynet(root: Path) -> Path:
     for i, vid in enumerate(["aaa", "bbb", "ddd"]):  # ccc is missing
         mp4(root / "videos" / f"v_{vid}.mp4", n=5 * FPS, seed=300 + i)
     return root
+
+
+def hmdb51_as(src: Path, root: Path, videos: str = ".", splits: str = "testTrainMulti_7030_splits") -> Path:
+    """build_hmdb51's tree laid out another way: the class folders in root/<videos>, the split files
+    in root/<splits> (may be '../x': beside the root)."""
+    for c in HMDB_CLASSES:
+        shutil.copytree(src / c, root / videos / c)
+    for f in (src / "testTrainMulti_7030_splits").iterdir():
+        (root / splits).mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, root / splits / f.name)
+    return root
+
+
+def ucf101_as(src: Path, root: Path, videos: str = "UCF-101", lists: str = "ucfTrainTestlist") -> Path:
+    """build_ucf101's tree laid out another way: the class folders in root/<videos>, classInd.txt and
+    the split lists in root/<lists>."""
+    shutil.copytree(src / "UCF-101", root / videos, dirs_exist_ok=True)
+    (root / lists).mkdir(parents=True, exist_ok=True)
+    for f in (src / "ucfTrainTestlist").iterdir():
+        shutil.copy(f, root / lists / f.name)
+    return root
+
+
+def official_classes(kind: str) -> list[str] | None:
+    """The public class list of ucf101 | hmdb51 | kinetics700 | activitynet200, None where absent."""
+    path = CLASSLISTS / f"{kind}.txt"
+    return [c for c in path.read_text().splitlines() if c] if path.is_file() else None

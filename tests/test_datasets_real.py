@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_cli
 from real_layouts import (FPS, HMDB_CLASSES, KINETICS_KEPT, KINETICS_OVERLAP, UCF_CLASSES, build_activitynet,
-                          build_hmdb51, build_kinetics, build_ucf101)
+                          build_hmdb51, build_kinetics, build_ucf101, hmdb51_as, official_classes, ucf101_as)
 from zsarbench.data.adapters import load_dataset
 from zsarbench.data.check import check_dataset
 from zsarbench.data.roots import dataset_root
@@ -26,7 +26,7 @@ def roots(tmp_path_factory):
 
 
 def test_ucf101_layout(roots):
-    vs = load_dataset("ucf101", roots["ucf101"])
+    vs = load_dataset("ucf101", roots["ucf101"], allow_nonstandard=True)
     assert vs.kind == "ucf101" and vs.classes == sorted(UCF_CLASSES), "classInd names, code-point order"
     counts = dict(zip(vs.classes, np.bincount(vs.labels, minlength=len(vs.classes))))
     assert counts == {"ApplyEyeMakeup": 3, "HandstandPushups": 2, "PlayingGuitar": 2, "YoYo": 2, "Skijet": 0}
@@ -37,7 +37,7 @@ def test_ucf101_layout(roots):
 
 
 def test_hmdb51_layout_and_official_splits(roots):
-    vs = load_dataset("hmdb51", roots["hmdb51"])
+    vs = load_dataset("hmdb51", roots["hmdb51"], allow_nonstandard=True)
     assert vs.kind == "hmdb51" and vs.classes == HMDB_CLASSES and len(vs) == 8
     assert vs.subsets["train1"].sum() == 4 and vs.subsets["test1"].sum() == 4
     assert len(vs.select_subsets(["test1"])) == 4
@@ -45,8 +45,93 @@ def test_hmdb51_layout_and_official_splits(roots):
         vs.select_subsets(["test9"])
 
 
+@pytest.mark.parametrize("videos, splits, layout", [
+    (".", "testTrainMulti_7030_splits", "videos in <root>/<class>/, split files in <root>/testTrainMulti_7030_splits/ "
+                                        "(the official archives)"),
+    ("hmdb51_org", "testTrainMulti_7030_splits", "videos in <root>/hmdb51_org/<class>/, split files in "
+                                                 "<root>/testTrainMulti_7030_splits/ (the official archives)"),
+    ("videos", "annotations", "videos in <root>/videos/<class>/, split files in <root>/annotations/ (mmaction2)"),
+    (".", "test_train_splits/testTrainMulti_7030_splits", "split files in <root>/test_train_splits/testTrainMulti_7030"),
+    (".", "splits", "videos in <root>/<class>/, split files in <root>/splits/"),   # not a class
+    (".", "my_hmdb_splits", "split files in <root>/my_hmdb_splits/"),
+    (".", "../testTrainMulti_7030_splits", "split files in <root>/../testTrainMulti_7030_splits/"),
+    (".", ".", "videos in <root>/<class>/, split files in <root>/"),
+])
+def test_hmdb51_layouts_as_users_have_them(roots, tmp_path, videos, splits, layout):
+    root = hmdb51_as(roots["hmdb51"], tmp_path / "data" / "hmdb51", videos, splits)
+    vs = load_dataset("hmdb51", root, allow_nonstandard=True)
+    assert vs.classes == HMDB_CLASSES and len(vs) == 8, "the split folder is never a class"
+    assert vs.subsets["train1"].sum() == 4 and vs.subsets["test1"].sum() == 4, "the split files are read"
+    assert layout in vs.layout, vs.layout
+
+
+def test_hmdb51_packed_class_archives_and_no_split_files(roots, tmp_path):
+    (tmp_path / "h" / "hmdb51_org").mkdir(parents=True)
+    (tmp_path / "h" / "hmdb51_org" / "brush_hair.rar").write_bytes(b"Rar!")
+    with pytest.raises(UserError, match=r"class archives \(brush_hair.rar ...\) still packed"):
+        load_dataset("hmdb51", tmp_path / "h")
+    root = hmdb51_as(roots["hmdb51"], tmp_path / "bare", ".", "../elsewhere/deeper")
+    vs = load_dataset("hmdb51", root, allow_nonstandard=True)
+    assert vs.classes == HMDB_CLASSES and not vs.subsets and vs.layout == "videos in <root>/<class>/, no split files"
+    assert any("no split files" in n for n in vs.notes)
+
+
+@pytest.mark.parametrize("where, videos, lists, layout", [
+    ("ucf", "UCF-101", "ucfTrainTestlist", "videos in <root>/UCF-101/<class>/, lists in <root>/ucfTrainTestlist/ "
+                                           "(the official archives)"),
+    ("ucf", "videos", "annotations", "videos in <root>/videos/<class>/, lists in <root>/annotations/ (mmaction2)"),
+    ("ucf", ".", ".", "videos in <root>/<class>/, lists in <root>/"),
+    ("ucf/UCF-101", ".", "../ucfTrainTestlist", "videos in <root>/<class>/, lists in <root>/../ucfTrainTestlist/"),
+])
+def test_ucf101_layouts_as_users_have_them(roots, tmp_path, where, videos, lists, layout):
+    ucf101_as(roots["ucf101"], tmp_path / "ucf", *((videos, lists) if where == "ucf" else ("UCF-101", "ucfTrainTestlist")))
+    vs = load_dataset("ucf101", tmp_path / where, allow_nonstandard=True)
+    assert vs.classes == sorted(UCF_CLASSES) and vs.subsets["testlist01"].sum() == 4
+    assert layout in vs.layout, vs.layout
+
+
+def test_official_class_lists_match_their_signature(tmp_path):
+    """Trees that hold a dataset's whole public class list (few or no videos) are the dataset; the
+    same trees under another dataset's name are refused, naming what they are."""
+    lists = {k: official_classes(k) for k in ("ucf101", "hmdb51", "kinetics700", "activitynet200")}
+    if None in lists.values():
+        pytest.skip("no public class lists (shared/ beside the checkout, or $ZSARBENCH_CLASSLISTS)")
+    ucf = tmp_path / "ucf101"
+    (ucf / "ucfTrainTestlist").mkdir(parents=True)
+    (ucf / "ucfTrainTestlist" / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(lists["ucf101"])))
+    for i, c in enumerate(lists["ucf101"]):   # a folder per class, videos in three
+        (ucf / "UCF-101" / c).mkdir(parents=True)
+        if i < 3:
+            (ucf / "UCF-101" / c / f"v_{c}_g01_c01.avi").write_bytes(b"")
+    hmdb = tmp_path / "hmdb51"
+    for c in lists["hmdb51"]:
+        (hmdb / c).mkdir(parents=True)
+        (hmdb / c / f"{c}_1.avi").write_bytes(b"")
+    kin = tmp_path / "k700"
+    (kin / "annotations").mkdir(parents=True)
+    (kin / "annotations" / "train.csv").write_text("label,youtube_id,time_start,time_end,split\n" + "".join(
+        f'"{c}",id{i},0,10,train\n' for i, c in enumerate(lists["kinetics700"])))
+    anet = tmp_path / "anet"
+    anet.mkdir()
+    taxonomy = [{"nodeName": "Root", "nodeId": 0, "parentId": None}] + [
+        {"nodeName": c, "nodeId": i + 1, "parentId": 0} for i, c in enumerate(lists["activitynet200"])]
+    (anet / "activity_net.v1-3.min.json").write_text(json.dumps({"taxonomy": taxonomy, "database": {}}))
+    expect = {"ucf101": (ucf, "UCF101: 101 classes"), "hmdb51": (hmdb, "HMDB51: 51 classes"),
+              "kinetics700": (kin, "Kinetics-700: 700 classes"), "activitynet": (anet, "ActivityNet v1.3: 200 classes")}
+    for name, (root, verdict) in expect.items():
+        assert load_dataset(name, root).signature == verdict
+    with pytest.raises(UserError, match="ucf101 root .* holds 51 classes like 'brush_hair' — an HMDB51 tree?"):
+        load_dataset("ucf101", hmdb)
+    with pytest.raises(UserError, match="dataset 'hmdb51': no class folder with videos in .* — a UCF101 tree?"):
+        load_dataset("hmdb51", ucf)
+    with pytest.raises(UserError, match="hmdb51 root .* holds 101 classes like 'ApplyEyeMakeup' — a UCF101 tree?"):
+        load_dataset("hmdb51", ucf / "UCF-101")
+    with pytest.raises(UserError, match="kinetics400 root .* holds 700 classes like 'abseiling' — a Kinetics-700 tree?"):
+        load_dataset("kinetics400", kin)
+
+
 def test_kinetics_csv_both_layouts_untrimmed_and_missing(roots):
-    vs = load_dataset("kinetics700", roots["kinetics700"])
+    vs = load_dataset("kinetics700", roots["kinetics700"], allow_nonstandard=True)
     assert vs.kind == "kinetics" and vs.classes == sorted(KINETICS_KEPT + KINETICS_OVERLAP)
     assert vs.missing == [roots["missing_clip"]], "missing videos are listed, not fatal"
     assert len(vs) == 3 * 7 - 1
@@ -60,7 +145,7 @@ def test_kinetics_csv_both_layouts_untrimmed_and_missing(roots):
 
 
 def test_activitynet_taxonomy_leaves_and_segments(roots):
-    vs = load_dataset("activitynet", roots["activitynet"])
+    vs = load_dataset("activitynet", roots["activitynet"], allow_nonstandard=True)
     assert vs.kind == "activitynet"
     assert vs.classes == ["Baking cookies", "Mooping floor", "Ping-pong", "Playing flauta"], "the leaves"
     assert len(vs) == 3 and len(set(vs.paths)) == 2, "every annotated segment is one sample"
@@ -134,12 +219,17 @@ def test_data_check_cli(roots, tmp_path):
     r = run_cli("data", "check", "ucf101", "--data-root", f"ucf101={roots['ucf101']}", "--results-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "5 classes, 9 videos" in r.stdout and "classes without videos: 1: Skijet" in r.stdout
+    assert ("layout: videos in <root>/UCF-101/<class>/, lists in <root>/ucfTrainTestlist/ (the official archives)"
+            in r.stdout)
+    assert "signature: does not match (runs refuse this root without --allow-nonstandard): ucf101 root" in r.stdout
+    assert "holds 5 classes like 'ApplyEyeMakeup', not the 101 of UCF101" in r.stdout
     assert "unreadable videos: 1 of 9 opened" in r.stdout and "v_ApplyEyeMakeup_g03_c01.avi" in r.stdout
     assert "trainlist01 4, testlist01 4" in r.stdout or "testlist01 4, trainlist01 4" in r.stdout
     [report] = (tmp_path / "data-check").glob("ucf101-*.json")
     rep = json.loads(report.read_text())
     assert rep["videos_per_class"]["HandstandPushups"] == 2 and len(rep["unreadable"]) == 1
-    rep = check_dataset(load_dataset("kinetics700", roots["kinetics700"]))
+    assert f"digest: classes {rep['digest']['classes']}, videos {rep['digest']['videos']}" in r.stdout
+    rep = check_dataset(load_dataset("kinetics700", roots["kinetics700"], allow_nonstandard=True))
     assert rep["missing_videos"] == [roots["missing_clip"]] and rep["probed"] == 20 and not rep["unreadable"]
     assert rep["n_files"] == 20 and rep["segments"], "the untrimmed video is read inside its window"
     r = run_cli("data", "check", "hmdb51", env={"ZSARBENCH_CONFIG": str(tmp_path / "none.toml")})
@@ -186,7 +276,7 @@ def test_complete_run_trains_once_for_two_targets(roots, tmp_path, cache_dir):
         (tmp_path / f"{name}.toml").write_text(MINI.format(protocols=ROOT / "protocols", target=target, split=split))
     res_dir = tmp_path / "results"
     r = run_cli("run", "rest_tiny", "-p", f"{tmp_path / 'mini-ucf.toml'},{tmp_path / 'mini-hmdb.toml'}",
-                "--cache-dir", str(cache_dir), "--results-dir", str(res_dir),
+                "--cache-dir", str(cache_dir), "--results-dir", str(res_dir), "--allow-nonstandard",  # miniatures
                 *[f"--data-root={k}={roots[k]}" for k in ("kinetics700", "ucf101", "hmdb51", "activitynet")])
     assert r.returncode == 0, r.stderr[-3000:]
     ucf = json.loads(next((res_dir / "mini-ucf").glob("*.json")).read_text())
@@ -202,3 +292,9 @@ def test_complete_run_trains_once_for_two_targets(roots, tmp_path, cache_dir):
     assert len(ucf["splits"]) == 1 and len(ucf["splits"][0]["unseen_classes"]) == 5
     assert ucf["data"]["skipped_videos"] == [str(roots["ucf101"] / "UCF-101" / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g03_c01.avi")]
     assert [len(s["unseen_classes"]) for s in hmdb["splits"]] == [2, 2] and hmdb["data"]["target"]["n_evaluated"] == 8
+    assert ucf["data"]["allow_nonstandard"] is True
+    assert ucf["data"]["target"]["signature"].startswith("nonstandard (--allow-nonstandard): ucf101 root")
+    assert src["signature"].startswith("nonstandard") and "not the 700 of Kinetics-700" in src["signature"]
+    rep = check_dataset(load_dataset("ucf101", roots["ucf101"], allow_nonstandard=True))
+    assert ucf["data"]["target"]["digest"] == {**rep["digest"]} and rep["digest"]["n_classes"] == 5, "data check's"
+    assert hmdb["data"]["target"]["layout"].endswith("(the official archives)")

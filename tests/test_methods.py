@@ -175,11 +175,11 @@ def test_e2e_default_loss_is_e2es_mse_of_the_normalised_output():
 
 
 @pytest.mark.parametrize("method,options,message", [
-    ("twostream_lstm18", {"layers": 0}, "layers must be a positive integer"),
-    ("twostream_rnn18", {"dropout": 1.5}, "dropout must be a number"),
+    ("twostream_lstm18", {"layers": 0}, "layers must be an integer >= 1, got 0"),
+    ("twostream_rnn18", {"dropout": 1.5}, r"dropout must be a number in \[0, 1\), got 1.5"),
     ("twostream_rnn18", {"init": "xavier"}, "init must be one of"),
     ("twostream_rnn18", {"depth": 2}, "unknown option"),
-    ("e2e_r2plus1d", {"frames": 0}, "frames must be a positive integer"),
+    ("e2e_r2plus1d", {"frames": 0}, "frames must be an integer >= 1, got 0"),
     ("e2e_r2plus1d", {"dim": 2}, "unknown option"),
     ("e2e_r2plus1d", {"loss": "mse"}, "loss must be one of mse-normalised, mse-raw, cosine"),
     ("rest_tiny_cls_only", {"nope": 1}, "method 'rest_tiny_cls_only': unknown option"),

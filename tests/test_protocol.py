@@ -28,7 +28,7 @@ def test_set_overrides_are_typed():
 @pytest.mark.parametrize("text, message", [
     ('[source]\ndataset = "a"\n[target]\ndataset = "b"\nsplit = "0/30"\n', "0/50"),
     ('[source]\ndataset = "a"\n[target]\ndataset = "b"\n[recipe]\nfrmes = 3\n', "did you mean 'frames'"),
-    ('[source]\ndataset = "a"\n[target]\ndataset = "b"\n[recipe]\nframes = "x"\n', "must be int"),
+    ('[source]\ndataset = "a"\n[target]\ndataset = "b"\n[recipe]\nframes = "x"\n', "recipe.frames must be an integer, got 'x'"),
     ('[source]\ndataset = "a"\n', "missing required field(s) target"),
     ('[source\ndataset = "a"\n', "malformed protocol file"),
     ('include = "nope.toml"\n', "not found"),

@@ -34,6 +34,7 @@ class RunContext:
     log: object = print          # one-line status messages
     data_roots: dict = field(default_factory=dict)  # --data-root NAME=PATH (data/roots.py)
     resume: bool = True          # continue an interrupted training of the same run (engine/train.py)
+    allow_nonstandard: bool = False  # accept dataset trees that do not match their signature (data/signatures.py)
 
 
 def check_outputs(cache_dir: Path | None = None, results_dir: Path | None = None, out_dir: Path | None = None,
@@ -55,7 +56,7 @@ def check_outputs(cache_dir: Path | None = None, results_dir: Path | None = None
 
 def make_context(cache_dir: Path | None = None, results_dir: Path = Path("results"), device: str = "auto",
                  progress=None, data_roots: dict | None = None, resume: bool = True,
-                 result_folders=()) -> RunContext:
+                 result_folders=(), allow_nonstandard: bool = False) -> RunContext:
     """The context of one command: its own command line; logs through the progress display on rank 0
     and nowhere on torchrun's other ranks. The cache and results folders (and RESULTS_DIR/<name> of
     `result_folders`) are checked first (check_outputs)."""
@@ -64,4 +65,4 @@ def make_context(cache_dir: Path | None = None, results_dir: Path = Path("result
 
     log = (progress.console.print if progress is not None else print) if dist.is_main() else _quiet
     return RunContext(Path(cache_dir) if cache_dir else default_cache_dir(), Path(results_dir), device,
-                      command_line(), progress, log, dict(data_roots or {}), resume)
+                      command_line(), progress, log, dict(data_roots or {}), resume, allow_nonstandard)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .artefacts import part_path, read_or_discard, remove_stale_parts
-from .data.datasets import VideoSet
+from .data.datasets import VideoSet, skipped_error
 from .engine import dist
 from .evaluate import class_means
 
@@ -29,9 +29,10 @@ class Features:
     index: np.ndarray             # (N,) positions in the VideoSet
     labels: np.ndarray            # (N,) class of each row
     class_means: np.ndarray       # (n_classes, D) the prototypes of the set's classes
-    bad: list[str]                # unreadable videos
+    bad: list[str]                # skipped videos: unreadable or smaller than the crop
     key: str
     cached: bool                  # True: read from the cache, no video or network touched
+    small: list[str] = field(default_factory=list)  # those of `bad` smaller than the crop
 
 
 def fingerprint(vs: VideoSet) -> str:
@@ -60,23 +61,27 @@ def read_features(path: Path, spec: dict, vs: VideoSet) -> Features | None:
         if json.loads(str(z["spec"])) != spec:
             return None
         feats, index, means, bad = z["features"], z["index"], z["class_means"], [str(p) for p in z["bad"]]
+        small = [str(p) for p in z["small"]] if "small" in z.files else []
     if len(feats) != len(index) or (len(index) and not 0 <= index.min() <= index.max() < len(vs)):
         raise ValueError(f"{len(feats)} features for {len(index)} videos of {len(vs)}")
-    return Features(feats, index, vs.labels[index], means, bad, path.stem, True)
+    return Features(feats, index, vs.labels[index], means, bad, path.stem, True, small)
 
 
 def cached_features(method, spec: dict, vs: VideoSet, recipe, ctx, desc: str,
                     ensure_model=lambda: None) -> Features:
     """Features per `spec`, from the cache or encoded now (then stored). `ensure_model` loads the
-    network; it is called only on a miss."""
+    network; it is called only on a miss. Videos of which none could be used are a UserError (and
+    no cache entry)."""
     path = feature_cache_path(ctx.cache_dir, spec)
     if path.exists():
         found = read_or_discard(path, lambda p: read_features(p, spec, vs), "features", "extracting them again",
                                 ctx.log)
-        if found is not None:
+        if found is not None and (len(found.index) or not len(vs)):   # an entry of no usable video: encode again
             return found
     ensure_model()
     enc = method.encode(vs, recipe, spec["clips"], ctx.device, ctx.progress, desc)
+    if len(vs) and not len(enc.index):
+        raise skipped_error(desc.split(" (")[0], len(vs), enc.bad_paths, enc.small_paths, recipe.crop)
     labels = vs.labels[enc.index]
     means = class_means(enc.features, labels, len(vs.classes))
     if dist.is_main():  # under torchrun every rank holds the gathered features; rank 0 writes them
@@ -84,10 +89,12 @@ def cached_features(method, spec: dict, vs: VideoSet, recipe, ctx, desc: str,
         tmp = part_path(path)
         with open(tmp, "wb") as f:
             np.savez(f, features=enc.features, index=enc.index, bad=np.array(enc.bad_paths, dtype=str),
-                     class_means=means, spec=json.dumps(spec, sort_keys=True))
+                     small=np.array(enc.small_paths, dtype=str), class_means=means,
+                     spec=json.dumps(spec, sort_keys=True))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
         remove_stale_parts(path)
         path.with_name(f".{path.stem}.part.npz").unlink(missing_ok=True)   # the name before pids were added
-    return Features(enc.features, enc.index, labels, means, list(enc.bad_paths), path.stem, False)
+    return Features(enc.features, enc.index, labels, means, list(enc.bad_paths), path.stem, False,
+                    list(enc.small_paths))

@@ -45,6 +45,7 @@ class Data:
     seen_vecs: np.ndarray
     target: VideoSet
     target_vecs: np.ndarray
+    allow_nonstandard: bool = False   # trees that do not match their signature were accepted (--allow-nonstandard)
 
 
 @dataclass
@@ -111,9 +112,10 @@ def load_data(P: Protocol, ctx) -> Data:
     R = P.recipe
     dist.others_wait()  # torchrun: rank 0 generates data and builds caches first (up to main_done)
     emb = load_embedding(P.embedding.name, str(ctx.cache_dir))
+    allow = getattr(ctx, "allow_nonstandard", False)
 
     def dataset(name: str) -> VideoSet:
-        vs = resolve_dataset(name, P, ctx.cache_dir, ctx.progress, ctx.data_roots)
+        vs = resolve_dataset(name, P, ctx.cache_dir, ctx.progress, ctx.data_roots, allow)
         if R.frame_cache:  # one cache per dataset (`zsarbench data cache` builds the same); subsets keep it
             vs = attach_frame_cache(vs, ctx.cache_dir, R.resize or None, ctx.progress)
         return vs
@@ -123,7 +125,7 @@ def load_data(P: Protocol, ctx) -> Data:
     others = {}
     for name in P.source.remove_overlap_with:
         vs = source if name == P.source.dataset else resolve_dataset(name, P, ctx.cache_dir, ctx.progress,
-                                                                     ctx.data_roots)
+                                                                     ctx.data_roots, allow)
         others[name] = (vs.classes, words_and_vectors(vs, emb)[1])
     overlap = remove_overlap(source.classes, source_vecs, others, P.source.tau)
     seen = source.subset_classes(overlap.kept)
@@ -143,7 +145,7 @@ def load_data(P: Protocol, ctx) -> Data:
         ctx.log(f"[yellow]note: {subset} keeps {len(seen.classes)} classes here, not {nominal[1]}: overlap "
                 f"removal under {P.embedding.name} is not E2E's word2vec run[/yellow]")
     dist.main_done()
-    return Data(source, overlap, seen, seen_words, seen_vecs, target, target_vecs)
+    return Data(source, overlap, seen, seen_words, seen_vecs, target, target_vecs, allow)
 
 
 def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_options: dict | None = None) -> Model:

@@ -13,19 +13,29 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
 from .errors import UserError, did_you_mean
+from .fields import OneOf, Range, check_value
 
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
+
+
+# Every field declares its type and, where not every value of it is valid, its range or choices
+# (fields.py: Range, OneOf); `_build` checks both on load, so a bad value is a one-line error
+# naming the field, the value and the range. Shorthands:
+Count = Annotated[int, Range(1)]          # an integer >= 1
+Count0 = Annotated[int, Range(0)]         # an integer >= 0 (0 means something: see the field)
+Rate = Annotated[float, Range(0)]         # a number >= 0 (learning rates, weight decays, weights)
 
 
 @dataclass
 class Source:
     dataset: str
     remove_overlap_with: list[str] = field(default_factory=list)
-    tau: float = 0.05                     # cosine distance below which a source class is removed
+    tau: Annotated[float, Range(0, 2)] = 0.05   # cosine distance below which a source class is removed
     subset_name: str = ""                 # e.g. K664; informative only
     subsets: list[str] = field(default_factory=list)  # official subsets to train on (Kinetics "train"); empty: all
 
@@ -33,52 +43,54 @@ class Source:
 @dataclass
 class Target:
     dataset: str
-    split: str = "0/50"                   # "0/50" (half the classes unseen) or "0/100" (all)
-    n_splits: int = 10
+    split: Annotated[str, OneOf("0/50", "0/100")] = "0/50"   # half the classes unseen, or all
+    n_splits: Count = 10
     subsets: list[str] = field(default_factory=list)  # official subsets to test on; empty: every labelled video
 
 
 @dataclass
 class Recipe:
     """Training and test-time sampling. Defaults are the paper's (ResT, Sec. 4.1)."""
-    frames: int = 0                       # 0: the method's own (ResT_18 16, ResT_34 8, ResT_101 4)
-    stride: int = 6
-    resize: int = 0                       # decode at resize x resize; 0: native size
-    crop: int = 224
-    train_clips: int = 1
-    test_clips: int = 25
-    batch_size: int = 16
-    warmup_epochs: float = 150           # may be fractional: steps = round(epochs * batches per epoch)
-    warmup_lr: float = 0.01
-    warmup_momentum: float = 0.9
-    warmup_weight_decay: float = 1e-4
-    joint_epochs: float = 50
-    joint_lr: float = 1.5e-4
-    joint_weight_decay: float = 0.05
-    mtl_weight: float = 0.5
-    mlm_prob: float = 0.15
-    seed: int = 0
-    workers: int = -1                     # data loader workers; -1: automatic
+    frames: Count0 = 0                    # 0: the method's own (ResT_18 16, ResT_34 8, ResT_101 4)
+    stride: Count = 6
+    resize: Count0 = 0                    # decode at resize x resize; 0: native size
+    crop: Count = 224
+    train_clips: Count = 1
+    test_clips: Count = 25
+    batch_size: Count = 16
+    warmup_epochs: Rate = 150             # may be fractional: steps = round(epochs * batches per epoch); 0: none
+    warmup_lr: Rate = 0.01
+    warmup_momentum: Annotated[float, Range(0, 1, hi_open=True)] = 0.9
+    warmup_weight_decay: Rate = 1e-4
+    joint_epochs: Rate = 50
+    joint_lr: Rate = 1.5e-4
+    joint_weight_decay: Rate = 0.05
+    mtl_weight: Rate = 0.5
+    mlm_prob: Annotated[float, Range(0, 1, lo_open=True)] = 0.15
+    seed: Annotated[int, Range(0, 2**32 - 1)] = 0
+    workers: Annotated[int, Range(-1)] = -1   # data loader workers; -1: automatic
     frame_cache: bool = False             # decode each video once into memory-mapped shards (data/frame_cache.py)
     flip: bool = False                    # random horizontal flip of training clips (p = 0.5)
-    checkpoint_every: int = 0             # also save the training state every N steps (always at epoch ends)
+    checkpoint_every: Count0 = 0          # also save the training state every N steps (always at epoch ends); 0: never
     compile: bool = False                 # torch.compile the training steps (GPU; compiling takes minutes)
 
 
 @dataclass
 class Prototypes:
-    clips: int = 1                        # clips per source video for seen prototypes
-    max_videos_per_class: int = 0         # 0: every training video; a cap keeps 500k-video sources affordable
+    clips: Count = 1                      # clips per source video for seen prototypes
+    max_videos_per_class: Count0 = 0      # 0: every training video; a cap keeps 500k-video sources affordable
 
 
 @dataclass
 class Transfer:
-    solver: str = "mip"                   # mip (integer program, python-mip) | exact (separable closed form)
-    mip_backend: str = "highs"            # highs (through highsbox) | cbc
-    cv_folds: int = 5                     # (theta, K, rho) by k-fold CV over the seen classes only
-    theta: list[float] = field(default_factory=lambda: [0.0, 0.5, 0.7, 0.9])
-    K: list[int] = field(default_factory=lambda: [1, 3, 5, 10])
-    rho: list[int] = field(default_factory=lambda: [1, 2, 3, 5])
+    solver: Annotated[str, OneOf("mip", "exact")] = "mip"   # integer program (python-mip) | separable closed form
+    mip_backend: Annotated[str, OneOf("highs", "cbc")] = "highs"   # highs (through highsbox) | cbc
+    cv_folds: Annotated[int, Range(2)] = 5    # (theta, K, rho) by k-fold CV over the seen classes only
+    # the CV grid (Range on a list: how many values it holds; on its elements: each value)
+    theta: Annotated[list[Annotated[float, Range(0, 1)]], Range(1)] = field(
+        default_factory=lambda: [0.0, 0.5, 0.7, 0.9])
+    K: Annotated[list[Count], Range(1)] = field(default_factory=lambda: [1, 3, 5, 10])
+    rho: Annotated[list[Count], Range(1)] = field(default_factory=lambda: [1, 2, 3, 5])
 
 
 @dataclass
@@ -89,16 +101,16 @@ class Embedding:
 @dataclass(frozen=True)
 class Synth:
     """The [synth] table: the generated benchmark (data/synth.py renders it, keyed by these fields)."""
-    seed: int = 0
-    size: int = 40               # frame width = height, pixels (decord 0.6 misreads 48)
-    n_frames: int = 32           # frames per video
-    fps: int = 16
-    source_videos_per_class: int = 60
-    target_videos_per_class: int = 10
-    n_ucf: int = 20              # classes of the UCF101-like target
-    n_hmdb: int = 14             # classes of the HMDB51-like target
-    n_shared_targets: int = 4    # classes in both targets
-    n_source_overlap: int = 10   # target classes that also occur in the source
+    seed: Annotated[int, Range(0, 2**32 - 1)] = 0
+    size: Annotated[int, Range(16)] = 40    # frame width = height, pixels (decord 0.6 misreads 48)
+    n_frames: Count = 32         # frames per video
+    fps: Count = 16
+    source_videos_per_class: Count = 60
+    target_videos_per_class: Count = 10
+    n_ucf: Annotated[int, Range(2)] = 20     # classes of the UCF101-like target
+    n_hmdb: Annotated[int, Range(2)] = 14    # classes of the HMDB51-like target
+    n_shared_targets: Count0 = 4    # classes in both targets
+    n_source_overlap: Count0 = 10   # target classes that also occur in the source
 
 
 @dataclass
@@ -160,23 +172,10 @@ def _read_toml(path: Path, chain: tuple = ()) -> dict:
     return deep_merge(merged, data)
 
 
-def _check(value, tp, where: str):
-    origin = typing.get_origin(tp)
-    if origin is list:
-        if not isinstance(value, list):
-            raise UserError(f"{where} must be a list, got {value!r}")
-        return [_check(v, typing.get_args(tp)[0], where) for v in value]
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-        raise UserError(f"{where} must be {tp.__name__}, got {value!r}")
-    return value
-
-
 def _build(cls, data: dict, where: str):
     if not isinstance(data, dict):
         raise UserError(f"{where} must be a table")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
@@ -186,7 +185,7 @@ def _build(cls, data: dict, where: str):
         if dataclasses.is_dataclass(tp):
             kwargs[key] = _build(tp, value, f"{where}.{key}" if where != "protocol" else key)
         else:
-            kwargs[key] = _check(value, tp, f"{where}.{key}" if where != "protocol" else key)
+            kwargs[key] = check_value(value, tp, f"{where}.{key}" if where != "protocol" else key)
     missing = [f.name for f in dataclasses.fields(cls)
                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                and f.name not in kwargs]
@@ -254,17 +253,8 @@ def load_protocol(name_or_path: str, overrides: dict | None = None) -> Protocol:
 
 
 def _validate(p: Protocol) -> None:
-    if p.target.split not in ("0/50", "0/100"):
-        raise UserError(f"target.split must be \"0/50\" or \"0/100\", got '{p.target.split}'")
-    if p.transfer.solver not in ("mip", "exact"):
-        raise UserError(f"transfer.solver must be 'mip' or 'exact', got '{p.transfer.solver}'")
-    if p.transfer.mip_backend not in ("highs", "cbc"):
-        raise UserError(f"transfer.mip_backend must be 'highs' or 'cbc', got '{p.transfer.mip_backend}'")
+    """What no single field's range says: relations between fields."""
     r = p.recipe
-    for k in ("stride", "crop", "train_clips", "test_clips", "batch_size"):
-        if getattr(r, k) < 1:
-            raise UserError(f"recipe.{k} must be at least 1, got {getattr(r, k)}")
-    if not 0 < r.mlm_prob <= 1:
-        raise UserError(f"recipe.mlm_prob must be in (0, 1], got {r.mlm_prob}")
-    if p.transfer.cv_folds < 2:
-        raise UserError(f"transfer.cv_folds must be at least 2, got {p.transfer.cv_folds}")
+    if r.resize and r.crop > r.resize:
+        raise UserError(f"recipe.crop {r.crop} is larger than the frames (recipe.resize {r.resize}): "
+                        "lower recipe.crop or raise recipe.resize")

@@ -122,12 +122,20 @@ def header(kind: str, command: str, overrides: dict | None, seed: int) -> dict:
             "overrides": overrides or {}, "metric_scale": METRIC_SCALE}
 
 
+def dataset_fields(vs) -> dict:
+    """What identifies a dataset a run read: its layout, signature verdict and digests of its class
+    and video lists (of the whole dataset as read from its root: `zsarbench data check` shows the same)."""
+    return {"layout": vs.layout, "signature": vs.signature, "digest": vs.digest}
+
+
 def prepared_fields(prep, device: str) -> dict:
     """What one prepared (method, protocol) contributes: the model, its data, features and training."""
     P, m = prep.protocol, prep.method
     feats = {"seen_prototypes": prep.seen_feats, "target": prep.target_feats, "gzsl_seen_test": prep.gzsl_feats}
     bad = set().union(*(f.bad for f in feats.values() if f is not None))
+    small = set().union(*(f.small for f in feats.values() if f is not None))
     log = prep.train_log
+    stages = [st for st in log.values() if isinstance(st, dict)]   # the training stages (warmup, joint ...)
     return {
         "method": {"name": m.name, "space": m.space, "config": m.config(), "origin": method_origin(m.name),
                    "frames": P.recipe.frames or getattr(m, "frames", None)},
@@ -140,12 +148,13 @@ def prepared_fields(prep, device: str) -> dict:
                        "n_train_videos": len(prep.seen),
                        "prototype_videos": int(len(prep.seen_feats.index)),
                        "prototype_cap_per_class": P.prototypes.max_videos_per_class,
-                       "missing_videos": prep.source.missing},
+                       "missing_videos": prep.source.missing, **dataset_fields(prep.source)},
             "target": {"dataset": prep.target.name, "root": str(prep.target.root), "classes": prep.target.classes,
                        "n_videos": len(prep.target), "n_evaluated": int(len(prep.target_feats.index)),
-                       "missing_videos": prep.target.missing},
-            "skipped_videos": sorted(set(log.get("warmup", {}).get("skipped", []))
-                                     | set(log.get("joint", {}).get("skipped", [])) | bad),
+                       "missing_videos": prep.target.missing, **dataset_fields(prep.target)},
+            "allow_nonstandard": prep.data.allow_nonstandard,
+            "skipped_videos": sorted({p for st in stages for p in st.get("skipped", [])} | bad),
+            "too_small_videos": sorted({p for st in stages for p in st.get("too_small", [])} | small),
             "label_words": {"table": label_table(P.embedding.name),
                             "rules": {"source": prep.source.kind, "target": prep.target.kind}},
         },
@@ -193,6 +202,8 @@ def ablation_row(row_id: str, key: str, cells: dict, prep, variant: str, embeddi
             "method": {"name": m.name, "space": m.space, "config": m.config(), "origin": method_origin(m.name)},
             "variant": variant, "embedding": embedding, "label_table": label_table(embedding), "recipe": recipe,
             **({"pretrained_from": pretrained} if pretrained else {}),
+            "data": {"allow_nonstandard": prep.data.allow_nonstandard, "source": dataset_fields(prep.source),
+                     "target": dataset_fields(prep.target)},
             "frames": prep.protocol.recipe.frames or getattr(m, "frames", None),
             "test_clips": prep.protocol.recipe.test_clips, "cost": prep.cost,
             "checkpoint": {"key": prep.key, "path": str(prep.ckpt), "reused": not trained,

@@ -25,6 +25,8 @@ clip sampling and batch size as ResT. Training uses the engine's Trainer; encodi
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -33,12 +35,14 @@ import torch.nn.functional as F
 from zsarbench.data.datasets import ClipDataset, VideoSet
 from zsarbench.engine.train import Trainer, n_workers, to_frames
 from zsarbench.errors import UserError
+from zsarbench.fields import OneOf, Range
 from zsarbench.methods.base import Method, check_options
 from zsarbench.models.backbones import clip_flops, frame_backbone, sequence_features, to_channels_last
 from zsarbench.protocol import Recipe
 
 DEFAULTS = dict(backbone="r2plus1d_18", frames=16, loss="mse-normalised")
 LOSSES = ("mse-normalised", "mse-raw", "cosine")
+OPTIONS = dict(backbone=str, frames=Annotated[int, Range(1)], loss=Annotated[str, OneOf(*LOSSES)])  # check_options
 KEY_VALUES = {"mse-raw": "mse"}  # loss -> its value in config() (the checkpoint key), where it differs
 
 
@@ -66,7 +70,7 @@ class E2EMethod(Method):
     space = "semantic"
 
     def __init__(self, name: str, **config):
-        super().__init__(**check_options(name, config, DEFAULTS, ("frames",), {"loss": LOSSES}))
+        super().__init__(**check_options(name, config, DEFAULTS, OPTIONS))
         self.name, self.model, self.frames, self.emb_dim = name, None, self.cfg["frames"], 0
 
     def config(self) -> dict:

@@ -17,15 +17,19 @@ keeping PyTorch's; `init = "torch"` keeps PyTorch's everywhere.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn as nn
 
-from zsarbench.errors import UserError
-from zsarbench.methods.rest import ResTMethod
+from zsarbench.fields import OneOf, Range
+from zsarbench.methods.rest import Positive, ResTMethod
 from zsarbench.models.backbones import frame_backbone
 from zsarbench.models.rest import INIT, PAD_ID, ResTHeads, bert_init_outside_f
 
 DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, layers=1, dropout=0.1, init="bert")
+OPTIONS = dict(backbone=str, frames=Positive, dim=Positive, layers=Positive,   # check_options
+               dropout=Annotated[float, Range(0, 1, hi_open=True)], init=Annotated[str, OneOf(*INIT)])
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM}
 
 
@@ -63,14 +67,10 @@ class TwoStream(ResTHeads):
 
 class TwoStreamMethod(ResTMethod):
     """ResT's options checks, training and encoding around the two-stream network."""
-    DEFAULTS, OPTIONAL = DEFAULTS, {}
-    POSITIVE_INTS = ("frames", "dim", "layers")
-    CHOICES = {"init": INIT}
+    DEFAULTS, OPTIONAL, OPTIONS = DEFAULTS, {}, OPTIONS
 
     def __init__(self, name: str, cell: str, **config):
         super().__init__(name, **config)
-        if not isinstance(self.cfg["dropout"], (int, float)) or not 0 <= self.cfg["dropout"] < 1:
-            raise UserError(f"method '{name}': dropout must be a number in [0, 1), not {self.cfg['dropout']!r}")
         self.cfg["cell"] = cell   # in the checkpoint key, not an option
 
     def _new_model(self, n_classes: int, vocab_size: int, frames: int, max_words: int) -> nn.Module:

@@ -40,6 +40,12 @@ data_root_option = click.option("--data-root", "data_roots", multiple=True, meta
                                      "else ~/.config/zsarbench/datasets.toml].")
 
 
+allow_nonstandard_option = click.option(
+    "--allow-nonstandard", is_flag=True,
+    help="Accept a dataset root that does not match its dataset's signature (class count and names): your "
+         "own subset. Recorded in the results; without it such a root is refused.")
+
+
 def results_dir_option(help: str = "Where results files go (RESULTS_DIR/<protocol>/...)."):
     return click.option("--results-dir", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
                         show_default=True, help=help)
@@ -47,7 +53,8 @@ def results_dir_option(help: str = "Where results files go (RESULTS_DIR/<protoco
 
 def experiment_options(default_protocols: tuple = ()):
     """The options of every command that trains and scores: -p (required without defaults), --set,
-    --seed, --solver, --embedding, --device, --resume, --results-dir, --cache-dir, --data-root."""
+    --seed, --solver, --embedding, --device, --resume, --results-dir, --cache-dir, --data-root,
+    --allow-nonstandard."""
     options = [
         click.option("--protocol", "-p", "protocols", multiple=True, default=default_protocols,
                      required=not default_protocols, show_default=bool(default_protocols),
@@ -67,7 +74,7 @@ def experiment_options(default_protocols: tuple = ()):
         click.option("--resume/--no-resume", default=True, show_default=True,
                      help="Continue an interrupted training of the same run from its last saved state "
                           "(saved at epoch ends and every recipe.checkpoint_every steps)."),
-        results_dir_option(), cache_option, data_root_option,
+        results_dir_option(), cache_option, data_root_option, allow_nonstandard_option,
     ]
 
     def decorate(fn):
@@ -90,7 +97,7 @@ def experiment_context(opts: dict, result_folders=()):
 
     progress = make_progress()
     ctx = make_context(opts["cache_dir"], opts["results_dir"], opts["device"], progress,
-                       parse_roots(opts["data_roots"]), opts["resume"], result_folders)
+                       parse_roots(opts["data_roots"]), opts["resume"], result_folders, opts["allow_nonstandard"])
     with progress:
         yield ctx
 

@@ -7,7 +7,8 @@ import click
 from rich.table import Table
 
 from ..context import check_outputs, command_line, default_cache_dir
-from .common import cache_option, data_root_option, first, make_progress, out, results_dir_option
+from .common import (allow_nonstandard_option, cache_option, data_root_option, first, make_progress, out,
+                     results_dir_option)
 
 
 @click.group()
@@ -45,8 +46,9 @@ def data_synth(protocol_name, force, sets, cache_dir):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override protocol fields (recipe.resize=128).")
 @click.option("--workers", type=int, default=None, help="Decoding processes [default: the cores, at most 8].")
 @data_root_option
+@allow_nonstandard_option
 @cache_option
-def data_cache(protocol_name, sets, workers, data_roots, cache_dir):
+def data_cache(protocol_name, sets, workers, data_roots, allow_nonstandard, cache_dir):
     """Decode a protocol's datasets once into the frame cache that recipe.frame_cache=true trains from."""
     from ..data.datasets import resolve_dataset
     from ..data.frame_cache import build_frame_cache
@@ -58,7 +60,7 @@ def data_cache(protocol_name, sets, workers, data_roots, cache_dir):
     cache_dir, resize = cache_dir or default_cache_dir(), P.recipe.resize or None
     with make_progress() as progress:
         for name in dict.fromkeys([P.source.dataset, P.target.dataset]):  # what `run` attaches (run.prepare)
-            vs = resolve_dataset(name, P, cache_dir, progress, parse_roots(data_roots))
+            vs = resolve_dataset(name, P, cache_dir, progress, parse_roots(data_roots), allow_nonstandard)
             fc = build_frame_cache(vs, cache_dir, resize, workers, progress, f"decoding {name} ({len(vs)} videos)")
             m, bad = fc.meta, fc.meta["unreadable"]
             how = f"decoded in {m['seconds']:.1f} s" if fc.fresh else "already there"
@@ -68,13 +70,13 @@ def data_cache(protocol_name, sets, workers, data_roots, cache_dir):
         out.print("train from it with --set recipe.frame_cache=true")
 
 
-def _real_dataset(name: str, data_roots) -> tuple:
+def _real_dataset(name: str, data_roots, allow_nonstandard: bool = False) -> tuple:
     """Dataset NAME read from its root (data/roots.py), and where that root came from."""
     from ..data.adapters import load_dataset
     from ..data.roots import dataset_root, parse_roots
 
     root, origin = dataset_root(name, parse_roots(data_roots))
-    return load_dataset(name, root), origin
+    return load_dataset(name, root, allow_nonstandard), origin
 
 
 @data.command("check")
@@ -84,12 +86,14 @@ def _real_dataset(name: str, data_roots) -> tuple:
 @data_root_option
 @results_dir_option()
 def data_check(name, probe, data_roots, results_dir):
-    """Classes, videos per class, missing classes and videos, unreadable files of dataset NAME."""
+    """Classes, videos per class, missing classes and videos, unreadable files of dataset NAME; the
+    layout found, whether it matches the dataset's signature, and the digests runs record."""
     from ..data.check import check_dataset
+    from ..data.signatures import NONSTANDARD
     from ..results import new_results_path, write_json_atomic
 
     check_outputs(results_dir=results_dir, result_folders=["data-check"])
-    vs, origin = _real_dataset(name, data_roots)
+    vs, origin = _real_dataset(name, data_roots, allow_nonstandard=True)   # a check reports a mismatch
     with make_progress() as progress:
         rep = check_dataset(vs, probe, progress=progress)
     counts = rep["videos_per_class"]
@@ -101,6 +105,13 @@ def data_check(name, probe, data_roots, results_dir):
         out.print(table)
     n = sorted(counts.values())
     out.print(f"{name} ({vs.kind} naming rules) at {vs.root} (root from {origin})")
+    out.print(f"layout: {rep['layout'] or 'unknown'}", markup=False, soft_wrap=True)
+    sig = rep["signature"] or "none (not an official dataset's name, or your own list)"
+    if sig.startswith(NONSTANDARD):
+        sig = "does not match (runs refuse this root without --allow-nonstandard): " + sig.removeprefix(NONSTANDARD)
+    out.print(f"signature: {sig}", markup=False, soft_wrap=True)
+    out.print(f"digest: classes {rep['digest']['classes']}, videos {rep['digest']['videos']} "
+              "(runs record these as data.source/target.digest)")
     out.print(f"{rep['n_classes']} classes, {rep['n_videos']} videos"
               + (f" (annotated segments of {rep['n_files']} files)" if rep["segments"] else "")
               + (f"; videos per class min {n[0]}, median {n[len(n) // 2]}, max {n[-1]}" if n else ""))
@@ -113,7 +124,8 @@ def data_check(name, probe, data_roots, results_dir):
     out.print(f"unreadable videos: {len(rep['unreadable'])} of {rep['probed']} opened"
               + (f": {first((u['path'] for u in rep['unreadable']), 5)}" if rep["unreadable"] else ""))
     for note in rep["notes"]:
-        out.print(f"note: {note}", markup=False)
+        if not note.startswith(NONSTANDARD):   # said on the signature line
+            out.print(f"note: {note}", markup=False)
     path = new_results_path(results_dir, "data-check", name)
     write_json_atomic(path, rep)
     out.print(f"full report: {path}")
@@ -126,14 +138,15 @@ def data_check(name, probe, data_roots, results_dir):
 @click.option("--embedding", default="glove-6b-50d", show_default=True,
               help="glove-6b-50d (offline) or word2vec:PATH (the paper's GoogleNews vectors).")
 @data_root_option
+@allow_nonstandard_option
 @cache_option
-def labels(name, embedding, data_roots, cache_dir):
+def labels(name, embedding, data_roots, allow_nonstandard, cache_dir):
     """Each class of dataset NAME, its words and any out-of-vocabulary word."""
     from ..text.embeddings import load_embedding
     from ..text.labels import class_words, has_override, label_table
 
     check_outputs(cache_dir, cache=True)
-    vs, _ = _real_dataset(name, data_roots)
+    vs, _ = _real_dataset(name, data_roots, allow_nonstandard)
     emb = load_embedding(embedding, str(cache_dir or default_cache_dir()))
     table = Table("class", "words", "out of vocabulary", "from",
                   title=f"{name}: class names -> words ({vs.kind} rules, {label_table(embedding)} override table)")
@@ -156,9 +169,10 @@ def labels(name, embedding, data_roots, cache_dir):
 @click.option("--tau", type=float, default=0.05, show_default=True,
               help="Remove a source class whose cosine distance to some target class is below tau.")
 @data_root_option
+@allow_nonstandard_option
 @results_dir_option()
 @cache_option
-def overlap(source, targets, embedding, tau, data_roots, results_dir, cache_dir):
+def overlap(source, targets, embedding, tau, data_roots, allow_nonstandard, results_dir, cache_dir):
     """Source classes that overlap the targets: each with its nearest target class and the distance."""
     import time
 
@@ -167,7 +181,8 @@ def overlap(source, targets, embedding, tau, data_roots, results_dir, cache_dir)
     from ..text.embeddings import load_embedding
     names = [t.strip() for t in targets.split(",") if t.strip()]
     check_outputs(cache_dir, results_dir, result_folders=["overlap"], cache=True)
-    src, tgts = _real_dataset(source, data_roots)[0], [_real_dataset(t, data_roots)[0] for t in names]
+    src, tgts = (_real_dataset(source, data_roots, allow_nonstandard)[0],
+                 [_real_dataset(t, data_roots, allow_nonstandard)[0] for t in names])
     emb = load_embedding(embedding, str(cache_dir or default_cache_dir()))
     t = time.time()
     res, words = overlap_between(src, tgts, emb, tau)

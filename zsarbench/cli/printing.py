@@ -37,9 +37,11 @@ def print_result(result: dict, path: Path) -> None:
         g = {k: _pm(v) for k, v in agg["gzsl"].items()}
         out.print(f"generalized ZSL (seen + unseen candidates): seen top-1 {g['seen_top1']}, "
                   f"unseen top-1 {g['unseen_top1']}, harmonic mean {g['harmonic_mean']}")
-    skipped = result["data"]["skipped_videos"]
+    skipped, small = result["data"]["skipped_videos"], result["data"].get("too_small_videos", [])
     if skipped:
-        out.print(f"[yellow]{len(skipped)} unreadable videos skipped (listed in the results file)[/yellow]")
+        out.print(f"[yellow]{len(skipped)} videos skipped (listed in the results file): "
+                  f"{len(skipped) - len(small)} unreadable, {len(small)} smaller than the "
+                  f"{result['protocol']['recipe']['crop']}-pixel crop[/yellow]")
     out.print(f"results: {path}")
 
 

@@ -1,8 +1,16 @@
-"""Adapters for the official layouts of the real datasets: each turns a root into a VideoSet.
+"""Adapters for the layouts of the real datasets: each turns a root into a VideoSet, says which
+layout it found (VideoSet.layout) and checks the tree against the dataset's signature
+(signatures.py: class count and names; --allow-nonstandard lets a user's own subset through).
 
-  ucf101       <root>[/UCF-101]/<class>/*.avi; classInd.txt and train/testlistNN.txt in <root>,
-               <root>/ucfTrainTestlist or a sibling ucfTrainTestlist folder (optional)
-  hmdb51       <root>/<class>/*.avi; testTrainMulti_7030_splits/<class>_test_splitN.txt (optional)
+  ucf101       videos <root>/<class>/*.avi, or in <root>/UCF-101/ (the official archive) or
+               <root>/videos/ (mmaction2); classInd.txt and train/testlistNN.txt in <root>,
+               <root>/ucfTrainTestlist/ (the official archive), <root>/annotations/ (mmaction2), or a
+               ucfTrainTestlist/ or annotations/ folder beside the videos' folder (optional)
+  hmdb51       videos <root>/<class>/*.avi, or in <root>/hmdb51_org/ (the official archive, class
+               archives unpacked) or <root>/videos/ (mmaction2); the split files
+               <class>_test_splitN.txt in <root>/testTrainMulti_7030_splits/ (the official archive,
+               also inside test_train_splits/), <root>/annotations/ (mmaction2), any other folder of
+               the root that holds only split files, or such a folder beside the root (optional)
   kinetics*    the official CSV files (label, youtube_id, time_start, time_end, split) in <root> or
                <root>/annotations; videos anywhere under <root>, in folders per class or flat, as
                <youtube_id>_<start:06d>_<end:06d>.<ext> (trimmed) or <youtube_id>.<ext> (untrimmed:
@@ -27,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .signatures import NONSTANDARD, check_signature, foreign_hint
 from .videoset import ANNOTATION_DIRS, VIDEO_EXTS, VideoSet, folder_per_class
 
 # dataset name -> naming rules of text/labels.py
@@ -34,23 +43,58 @@ KINDS = {"ucf101": "ucf101", "hmdb51": "hmdb51", "kinetics400": "kinetics", "kin
          "kinetics700": "kinetics", "activitynet": "activitynet"}
 
 
-def load_dataset(name: str, root: Path) -> VideoSet:
-    """The VideoSet of dataset `name` at `root` (all official subsets; see VideoSet.select_subsets)."""
+def load_dataset(name: str, root: Path, allow_nonstandard: bool = False) -> VideoSet:
+    """The VideoSet of dataset `name` at `root` (all official subsets; see VideoSet.select_subsets).
+    A tree (or official annotation file) that does not match the dataset's signature is a one-line
+    UserError unless allow_nonstandard (signatures.py)."""
     root = Path(root).expanduser()
     kind = KINDS.get(name, "folder")
     if not root.exists():
         raise UserError(f"dataset '{name}': {root} does not exist; point --data-root {name}=PATH at it")
     if root.is_file():
-        if root.suffix == ".txt":
-            return class_list(name, root, kind)
+        if root.suffix == ".txt":   # the user's own lists: no signature
+            vs = class_list(name, root, kind)
+            vs.layout = f"class list {root.name} (one class a line, no videos)"
+            return vs
         if root.suffix == ".csv":
-            return manifest(name, root, kind)
+            vs = manifest(name, root, kind)
+            vs.layout = f"manifest {root.name} (path,label[,start,end,subset])"
+            return vs
         if root.suffix == ".json" and kind == "activitynet":
-            return activitynet(name, root)
+            return _signed(activitynet(name, root), root, allow_nonstandard)
         raise UserError(f"dataset '{name}': {root} is a file; expected a folder, a .csv manifest "
                         "(path,label[,start,end]) or a .txt class list")
     adapter = {"ucf101": ucf101, "hmdb51": hmdb51, "kinetics": kinetics, "activitynet": activitynet}.get(kind)
-    return adapter(name, root) if adapter else folder_per_class(name, root)
+    if adapter is None:
+        vs = folder_per_class(name, root)
+        vs.layout = "<root>/<class>/<video>"
+        return vs
+    return _signed(adapter(name, root), root, allow_nonstandard)
+
+
+def _signed(vs: VideoSet, root: Path, allow_nonstandard: bool) -> VideoSet:
+    vs.signature = check_signature(vs.name, root, vs.classes, allow_nonstandard)
+    if vs.signature.startswith(NONSTANDARD):
+        vs.notes.append(vs.signature)
+    return vs
+
+
+def _at(path: Path, root: Path) -> str:
+    """`path` as the layout names it: relative to the root, '<root>' itself, or absolute."""
+    if path == root:
+        return "<root>"
+    try:
+        return f"<root>/{path.relative_to(root)}"
+    except ValueError:
+        return str(path) if path.parent != root.parent else f"<root>/../{path.name}"
+
+
+def _first_dir(candidates, has=lambda d: True) -> Path | None:
+    return next((d for d in dict.fromkeys(candidates) if d.is_dir() and has(d)), None)
+
+
+def _has_class_folders(d: Path) -> bool:
+    return any(p.is_dir() and _videos_in(p) for p in d.iterdir())
 
 
 def index_videos(root: Path) -> dict[str, str]:
@@ -94,14 +138,14 @@ def _read_lines(path: Path) -> list[str]:
 # ----------------------------------------------------------------------------- folder layouts
 
 def ucf101(name: str, root: Path) -> VideoSet:
-    videos = root / "UCF-101" if (root / "UCF-101").is_dir() else root
-    lists = next((d for d in (root, root / "ucfTrainTestlist", videos.parent / "ucfTrainTestlist")
-                  if (d / "classInd.txt").is_file()), None)
+    videos = _first_dir([root / "UCF-101", root / "UCF101", root / "videos"], _has_class_folders) or root
+    lists = _first_dir([root, root / "ucfTrainTestlist", root / "annotations", videos.parent / "ucfTrainTestlist",
+                        videos.parent / "annotations"], lambda d: (d / "classInd.txt").is_file())
     folders = {p.name.lower(): p for p in videos.iterdir() if p.is_dir() and p.name not in ANNOTATION_DIRS}
     notes = []
     if lists is None:
         classes = sorted(p.name for p in folders.values())
-        notes.append(f"no classInd.txt in {root} or ucfTrainTestlist/: classes are the folder names")
+        notes.append(f"no classInd.txt in {root}, ucfTrainTestlist/ or annotations/: the classes are the folders")
     else:
         classes = []
         for ln in _read_lines(lists / "classInd.txt"):
@@ -114,8 +158,8 @@ def ucf101(name: str, root: Path) -> VideoSet:
         if extra:
             notes.append(f"folders not in classInd.txt, ignored: {', '.join(extra[:10])}")
     if not classes:
-        raise UserError(f"dataset '{name}': no class folders in {videos} and no classInd.txt; "
-                        "expected the official UCF-101/<class>/v_<class>_gNN_cNN.avi layout")
+        raise UserError(f"dataset '{name}': no class folders in {videos} and no classInd.txt"
+                        f"{foreign_hint(name, root)}; expected the official UCF-101/<class>/v_<class>_gNN_cNN.avi layout")
     rows = []
     for c in classes:  # folder names match classInd case-insensitively (HandstandPushups, HandStandPushups)
         folder = folders.get(c.lower())
@@ -126,14 +170,42 @@ def ucf101(name: str, root: Path) -> VideoSet:
         subsets[f.stem] = np.array([Path(r[0]).name in listed for r in rows], dtype=bool)
         if len(listed) > subsets[f.stem].sum():
             notes.append(f"{f.name}: {len(listed) - subsets[f.stem].sum()} listed videos not on disk")
-    return _videoset(name, videos, "ucf101", classes, rows, subsets, notes=notes)
+    vs = _videoset(name, videos, "ucf101", classes, rows, subsets, notes=notes)
+    vs.layout = _layout(root, videos, lists, "lists", "ucfTrainTestlist")
+    return vs
+
+
+def _layout(root: Path, videos: Path, lists: Path | None, what: str, official: str) -> str:
+    """'videos in <root>/UCF-101/<class>/, lists in <root>/ucfTrainTestlist/ (the official archives)'."""
+    origin = (" (the official archives)" if lists is not None and lists.name == official else
+              " (mmaction2)" if videos.name == "videos" and lists is not None and lists.name == "annotations" else "")
+    return (f"videos in {_at(videos, root)}/<class>/, " + (f"{what} in {_at(lists, root)}/" if lists else f"no {what}")
+            + origin)
+
+
+def _split_files(d: Path) -> bool:
+    return d.is_dir() and next(d.glob("*_test_split[123].txt"), None) is not None
 
 
 def hmdb51(name: str, root: Path) -> VideoSet:
-    """One folder per class; the official split files (testTrainMulti_7030_splits) where present."""
-    vs = folder_per_class(name, root, "hmdb51")
-    split_dir = root / "testTrainMulti_7030_splits"
-    if split_dir.is_dir():  # "<video> <0|1|2>": 1 training, 2 testing, 0 unused
+    """One folder per class; the official split files (<class>_test_splitN.txt) where present."""
+    videos = _first_dir([root / "hmdb51_org", root / "hmdb51", root / "videos"], _has_class_folders) or root
+    packed = sorted(p.name for d in (root, root / "hmdb51_org") if d.is_dir() for p in d.glob("*.rar"))
+    if not _has_class_folders(videos):
+        if packed:
+            raise UserError(f"dataset '{name}': {root} holds the class archives ({', '.join(packed[:2])} ...) still "
+                            "packed: unpack each (`unrar x`) into its class folder")
+        raise UserError(f"dataset '{name}': no class folder with videos in {root}{foreign_hint(name, root)}; "
+                        f"expected <class>/<video>.avi in it, in hmdb51_org/ or in videos/")
+    # a folder of split files is not a class, whatever its name
+    split_dirs = [d for d in videos.iterdir() if d.is_dir() and not _videos_in(d)
+                  and (_split_files(d) or _split_files(d / "testTrainMulti_7030_splits"))]
+    official = "testTrainMulti_7030_splits"
+    split_dir = next((d for d in [root / official, root / "test_train_splits" / official, root / "annotations",
+                                  *[x for d in split_dirs for x in (d, d / official)], root,
+                                  root.parent / official, root.parent / "annotations"] if _split_files(d)), None)
+    vs = folder_per_class(name, videos, "hmdb51", ANNOTATION_DIRS | {d.name for d in split_dirs})
+    if split_dir is not None:  # "<video> <0|1|2>": 1 training, 2 testing, 0 unused
         names = [Path(p).name for p in vs.paths]
         for n in (1, 2, 3):
             tags = {}
@@ -142,6 +214,9 @@ def hmdb51(name: str, root: Path) -> VideoSet:
             if tags:
                 vs.subsets[f"train{n}"] = np.array([tags.get(v) == "1" for v in names], dtype=bool)
                 vs.subsets[f"test{n}"] = np.array([tags.get(v) == "2" for v in names], dtype=bool)
+    else:
+        vs.notes.append(f"no split files (<class>_test_split1.txt) in {root}: no official subsets")
+    vs.layout = _layout(root, videos, split_dir, "split files", "testTrainMulti_7030_splits")
     return vs
 
 
@@ -152,7 +227,7 @@ def _annotation_files(root: Path, suffix: str) -> list[Path]:
 
 
 def kinetics(name: str, root: Path) -> VideoSet:
-    entries, notes = [], []
+    entries, notes, used = [], [], []
     for f in _annotation_files(root, ".csv"):
         with open(f, newline="") as fh:
             reader = csv.DictReader(fh)
@@ -162,6 +237,7 @@ def kinetics(name: str, root: Path) -> VideoSet:
             if "label" not in cols:
                 notes.append(f"{f.name}: no labels (the unlabelled test set), skipped")
                 continue
+            used.append(f)
             try:
                 for r in reader:
                     entries.append((r["label"], r["youtube_id"], int(float(r["time_start"])),
@@ -170,7 +246,7 @@ def kinetics(name: str, root: Path) -> VideoSet:
                 raise UserError(f"{f}: line {reader.line_num} does not parse ({e})") from None
     if not entries:
         raise UserError(f"dataset '{name}': no Kinetics annotation CSV (label,youtube_id,time_start,"
-                        f"time_end,split) in {root} or {root / 'annotations'}")
+                        f"time_end,split) in {root} or {root / 'annotations'}{foreign_hint(name, root)}")
     found = index_videos(root)
     rows, missing = [], []
     for label, yid, t0, t1, split in entries:
@@ -181,25 +257,29 @@ def kinetics(name: str, root: Path) -> VideoSet:
             rows.append((found[yid], label, float(t0), float(t1), split))
         else:
             missing.append(clip)
-    return _videoset(name, root, "kinetics", sorted({e[0] for e in entries}), rows, missing=missing,
-                     notes=notes)
+    vs = _videoset(name, root, "kinetics", sorted({e[0] for e in entries}), rows, missing=missing, notes=notes)
+    untrimmed = sum(r[2] is not None for r in rows)
+    vs.layout = (f"annotation CSVs {', '.join(_at(f, root) for f in used)}; videos anywhere under <root>: "
+                 f"{len(rows) - untrimmed} trimmed clips <id>_<start>_<end>, {untrimmed} untrimmed <id>")
+    return vs
 
 
 def activitynet(name: str, root: Path) -> VideoSet:
     files = [root] if root.is_file() else _annotation_files(root, ".json")
     root = root.parent if root.is_file() else root
-    data = None
+    data = used = None
     for f in files:
         try:
             d = json.loads(f.read_text())
         except (OSError, ValueError) as e:
             raise UserError(f"{f}: not a readable JSON file ({e})") from None
         if isinstance(d, dict) and {"taxonomy", "database"} <= set(d):
-            data = d
+            data, used = d, f
             break
     if data is None:
         raise UserError(f"dataset '{name}': no ActivityNet annotation JSON (with 'taxonomy' and "
-                        f"'database', e.g. activity_net.v1-3.min.json) in {root} or {root / 'annotations'}")
+                        f"'database', e.g. activity_net.v1-3.min.json) in {root} or {root / 'annotations'}"
+                        f"{foreign_hint(name, root)}")
     try:  # the classes are the taxonomy's leaves: nodes nobody names as parent
         parents = {n["parentId"] for n in data["taxonomy"]}
         classes = sorted({n["nodeName"] for n in data["taxonomy"] if n["nodeId"] not in parents})
@@ -219,7 +299,9 @@ def activitynet(name: str, root: Path) -> VideoSet:
             rows.append((path, a["label"], float(a["segment"][0]), float(a["segment"][1]), subset))
     if unknown:
         raise UserError(f"dataset '{name}': annotated labels not in the taxonomy: {', '.join(sorted(map(str, unknown))[:5])}")
-    return _videoset(name, root, "activitynet", classes, rows, missing=missing)
+    vs = _videoset(name, root, "activitynet", classes, rows, missing=missing)
+    vs.layout = f"annotation JSON {_at(used, root)}; videos v_<id> or <id> anywhere under <root>"
+    return vs
 
 
 def manifest(name: str, path: Path, kind: str = "folder") -> VideoSet:

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from .video import CorruptVideo, frame_window, open_video, read_frames
-from .videoset import VideoSet
+from .videoset import VideoSet, dataset_digest
 
 
 def probe_video(item: tuple[str, tuple[float, float] | None]) -> str | None:
@@ -49,7 +49,8 @@ def check_dataset(vs: VideoSet, probe: int | None = None, seed: int = 0, progres
             if progress:
                 progress.advance(task)
     return {
-        "dataset": vs.name, "root": str(vs.root), "kind": vs.kind,
+        "dataset": vs.name, "root": str(vs.root), "kind": vs.kind, "layout": vs.layout, "signature": vs.signature,
+        "digest": dataset_digest(vs),
         "n_classes": len(vs.classes), "n_videos": len(vs),
         "n_files": len({p for p in vs.paths}), "segments": vs.starts is not None,
         "videos_per_class": dict(zip(vs.classes, counts.tolist())),

@@ -16,7 +16,7 @@ from ..errors import UserError
 from .features import is_feature_file, read_feature_clips
 from .frame_cache import slot_key
 from .video import CorruptVideo, read_clips, sample_clips
-from .videoset import VideoSet, folder_per_class  # VideoSet re-exported: its home is videoset.py
+from .videoset import VideoSet, dataset_digest, folder_per_class  # VideoSet re-exported: its home is videoset.py
 
 
 def synth_dataset(name: str, synth_root: Path) -> VideoSet:
@@ -35,7 +35,8 @@ class ClipDataset(torch.utils.data.Dataset):
 
     Training (seed given): random start and random crop drawn from a generator seeded with
     (seed, epoch, index), so a run is the same whatever the number of loader workers.
-    Evaluation: n_clips evenly spaced clips, centre crop. Unreadable videos yield None.
+    Evaluation: n_clips evenly spaced clips, centre crop. Unreadable videos yield clips None, and so do
+    videos whose frames are smaller than the crop (with their size in "small": not unreadable).
     flip: random horizontal flip in training. crop_on_device: whole frames are returned with the
     drawn (y, x, crop, flip) in "crop", and engine.train.to_frames crops on the GPU (same pixels)."""
 
@@ -71,7 +72,7 @@ class ClipDataset(torch.utils.data.Dataset):
             return {"index": i, "path": path, "clips": None, "label": int(self.videos.labels[i])}
         H, W = clips.shape[2:4]
         if H < self.crop or W < self.crop:
-            return {"index": i, "path": path, "clips": None, "label": int(self.videos.labels[i])}
+            return {"index": i, "path": path, "clips": None, "label": int(self.videos.labels[i]), "small": (H, W)}
         if rng is not None:
             y, x = rng.integers(0, H - self.crop + 1), rng.integers(0, W - self.crop + 1)
         else:
@@ -88,9 +89,11 @@ class ClipDataset(torch.utils.data.Dataset):
 
 
 def collate_clips(items: list[dict]) -> dict:
-    """Batch the readable items; name the unreadable ones so the caller can count and list them."""
+    """Batch the readable items; name the skipped ones (bad_paths) so the caller can count and list
+    them, and among them those smaller than the crop (small_paths)."""
     good = [it for it in items if it["clips"] is not None]
     out = {"bad_paths": [it["path"] for it in items if it["clips"] is None],
+           "small_paths": [it["path"] for it in items if it.get("small")],
            "index": torch.tensor([it["index"] for it in good], dtype=torch.long),
            "label": torch.tensor([it["label"] for it in good], dtype=torch.long)}
     out["clips"] = torch.stack([it["clips"] for it in good]) if good else None
@@ -116,30 +119,50 @@ def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
             torch.tensor(IMAGENET_STD, device=device).view(3, 1, 1))
 
 
+def skipped_error(what: str, n: int, skipped, small, crop: int) -> UserError:
+    """The one-line error of a step (a training stage, a feature extraction) that could use none of
+    its `n` videos: too small for the crop, or unreadable."""
+    small, unreadable = set(small), set(skipped) - set(small)
+    if small:
+        return UserError(f"{what}: every video was skipped; {len(small)} videos smaller than the {crop}-pixel "
+                         f"crop: set recipe.resize or recipe.crop" + (f" ({len(unreadable)} more unreadable)"
+                                                                       if unreadable else ""))
+    example = f" (e.g. {min(unreadable)})" if unreadable else ""
+    return UserError(f"{what}: none of its {n} videos could be read{example}; `zsarbench data check NAME` "
+                     "lists the unreadable ones")
+
+
 # ----------------------------------------------------------------------------- resolution
 
 def resolve_dataset(name: str, protocol, cache_dir: Path, progress=None,
-                    roots: dict[str, str] | None = None) -> VideoSet:
+                    roots: dict[str, str] | None = None, allow_nonstandard: bool = False) -> VideoSet:
     """A dataset named in a protocol -> VideoSet. Synthetic ones are generated on first use; real
     ones are read from their root (data/roots.py: `roots` holds the --data-root values).
 
     The protocol's source and target keep only their official subsets (source.subsets,
     target.subsets; empty: every labelled video) and must have videos; a dataset named only in
-    source.remove_overlap_with needs just its class names."""
+    source.remove_overlap_with needs just its class names. A real tree that does not match its
+    dataset's signature is refused unless allow_nonstandard (signatures.py). Every set carries the
+    digest of the whole dataset as read (VideoSet.digest), before any subset is taken."""
     if name.startswith("synth-"):
         from .synth import ensure_synth
 
-        return synth_dataset(name, ensure_synth(cache_dir, protocol.synth, progress=progress))
+        vs = synth_dataset(name, ensure_synth(cache_dir, protocol.synth, progress=progress))
+        vs.digest = dataset_digest(vs)
+        return vs
     from .adapters import load_dataset
     from .roots import dataset_root
 
     if name.startswith("features-"):  # precomputed feature sequences (data/features.py)
         from .features import feature_dataset
 
-        return feature_dataset(name, dataset_root(name, roots)[0])
+        vs = feature_dataset(name, dataset_root(name, roots)[0])
+        vs.digest = dataset_digest(vs)
+        return vs
 
     root, origin = dataset_root(name, roots)
-    vs = load_dataset(name, root)
+    vs = load_dataset(name, root, allow_nonstandard)
+    vs.digest = dataset_digest(vs)
     subsets = {protocol.source.dataset: protocol.source.subsets, protocol.target.dataset: protocol.target.subsets}
     if name in subsets:
         vs = vs.select_subsets(subsets[name])

@@ -12,7 +12,8 @@ import numpy as np
 from ..errors import UserError
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
-ANNOTATION_DIRS = {"ucfTrainTestlist", "testTrainMulti_7030_splits", "annotations"}  # never class folders
+# never class folders
+ANNOTATION_DIRS = {"ucfTrainTestlist", "testTrainMulti_7030_splits", "test_train_splits", "annotations"}
 
 
 @dataclass
@@ -31,6 +32,9 @@ class VideoSet:
     missing: list[str] = field(default_factory=list)  # annotated videos not found on disk
     notes: list[str] = field(default_factory=list)    # layout remarks for `data check` and the run log
     frame_cache: object = None    # a data.frame_cache.FrameCache holding these videos decoded, or None
+    layout: str = ""              # which of the dataset's layouts the root has (adapters.py)
+    signature: str = ""           # the signature verdict (signatures.py): "UCF101: 101 classes", "nonstandard ..."
+    digest: dict = field(default_factory=dict)  # of the whole dataset as read from its root (dataset_digest)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -82,6 +86,23 @@ class VideoSet:
         return self.take(sel)
 
 
+def dataset_digest(vs: VideoSet) -> dict:
+    """Short SHA-256 digests of the class list and of the video list (paths relative to the root,
+    class, segment), so two machines, or a results file and `data check`, can tell whether they
+    read the same dataset."""
+    import hashlib
+
+    def rel(p: str) -> str:
+        try:
+            return str(Path(p).relative_to(vs.root))
+        except ValueError:
+            return p
+    lines = [f"{rel(p)}\t{vs.classes[c]}\t{vs.window(i)}" for i, (p, c) in enumerate(zip(vs.paths, vs.labels))]
+    return {"classes": hashlib.sha256("\n".join(vs.classes).encode()).hexdigest()[:16],
+            "videos": hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16],
+            "n_classes": len(vs.classes), "n_videos": len(vs)}
+
+
 def files_per_class(root: Path, accept, skip=ANNOTATION_DIRS) -> tuple[list[str], list[str], np.ndarray]:
     """root/<class>/<file>: the class folders (sorted; those named in `skip` are not classes), the
     files `accept` takes in each (sorted), and each file's class index."""
@@ -94,13 +115,13 @@ def files_per_class(root: Path, accept, skip=ANNOTATION_DIRS) -> tuple[list[str]
     return classes, paths, np.array(labels, dtype=np.int64)
 
 
-def folder_per_class(name: str, root: Path, kind: str = "folder") -> VideoSet:
-    """root/<class>/<video>.<ext>, as UCF101 and HMDB51 ship."""
+def folder_per_class(name: str, root: Path, kind: str = "folder", skip=ANNOTATION_DIRS) -> VideoSet:
+    """root/<class>/<video>.<ext>, as UCF101 and HMDB51 ship; folders named in `skip` are not classes."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"dataset '{name}': folder {root} does not exist; "
                         f"point --data-root {name}=PATH at the folder that holds one folder per class")
-    classes, paths, labels = files_per_class(root, lambda p: p.suffix.lower() in VIDEO_EXTS)
+    classes, paths, labels = files_per_class(root, lambda p: p.suffix.lower() in VIDEO_EXTS, skip)
     if not classes:
         raise UserError(f"dataset '{name}': {root} has no class folders; expected {root}/<class>/<video>.mp4")
     if not paths:

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..data.datasets import ClipDataset, collate_clips, normalise
 from ..artefacts import read_or_discard, remove_stale_parts
+from ..data.datasets import ClipDataset, collate_clips, normalise, skipped_error
 from . import dist
 from .checkpoint import load_checkpoint, save_atomic
 
@@ -176,7 +176,8 @@ class Trainer:
 
         `net` is the stage's forward as one module; it is wrapped in DDP under torchrun (only the
         stage's parameters require gradients, so DDP syncs exactly those) and compiled if asked.
-        Returns {"epochs", "steps", "loss_per_epoch", "skipped", "seconds"}."""
+        Returns {"epochs", "steps", "loss_per_epoch", "skipped", "too_small", "seconds"}; a stage that
+        could use none of its videos (all unreadable or smaller than the crop) is a UserError."""
         if key in self.logs:                       # finished before a restart
             return self.logs[key]
         world, rank = dist.world_size(), dist.rank()
@@ -184,13 +185,14 @@ class Trainer:
         total = max(round(epochs * per_epoch), 1) if epochs > 0 else 0
         base_lrs = [g["lr"] for g in optimizer.param_groups]
         step = epoch = batch = seen = 0
-        running, losses, skipped, seconds = 0.0, [], set(), 0.0
+        running, losses, skipped, small, seconds, used = 0.0, [], set(), set(), 0.0, 0
         saved = self.resumed if self.resumed and self.resumed["stage"] == key else None
         if saved:
             step, epoch, batch, losses, seconds = (saved[k] for k in ("step", "epoch", "batch", "loss_per_epoch",
                                                                        "seconds"))
             running, seen = (saved["running"], saved["seen"]) if rank == 0 else (0.0, 0)  # sums over ranks
-            skipped = set(saved["skipped"])
+            skipped, small = set(saved["skipped"]), set(saved.get("too_small", ()))
+            used = saved.get("used", 1)                # states saved before "used": they had used some
             optimizer.load_state_dict(saved["optimizer"])
             self._set_rng(saved["rng"], seed)
         trained = {id(p) for p in params}
@@ -210,9 +212,11 @@ class Trainer:
             seen = n if rank == 0 else 0
             if self.state:
                 all_skipped = sorted(set().union(*dist.all_gather(skipped)))
+                all_small = sorted(set().union(*dist.all_gather(small)))
                 rng = dist.all_gather(self._rng())
-                self.state.save({"stage": key, "step": step, "epoch": epoch, "batch": batch,
+                self.state.save({"stage": key, "step": step, "epoch": epoch, "batch": batch, "used": used,
                                  "running": tot, "seen": n, "loss_per_epoch": losses, "skipped": all_skipped,
+                                 "too_small": all_small,
                                  "seconds": seconds + time.time() - t0, "optimizer": optimizer.state_dict(),
                                  "rng": rng, "model": self.model.state_dict(), "logs": self.logs,
                                  "extra": self.extra()})
@@ -223,6 +227,7 @@ class Trainer:
                                    rank, world)
             for data in clip_loader(self.ds, sampler, self.workers, self.device):
                 skipped.update(data["bad_paths"])
+                small.update(data.get("small_paths", ()))
                 for g, base in zip(optimizer.param_groups, base_lrs):
                     g["lr"] = cosine_lr(step, total, base)
                 step, batch = step + 1, batch + 1
@@ -237,12 +242,17 @@ class Trainer:
                     checkpoint()
             tot, n = self._totals(running_t, seen)
             losses.append(round(tot / max(n, 1), 5))
+            used += n
             running_t.zero_()
             epoch, batch, seen = epoch + 1, 0, 0
             checkpoint()                               # every epoch end, and the stage's end
         dist.sync_buffers(self.model)
-        log = {"epochs": epochs, "steps": step, "loss_per_epoch": losses,
-               "skipped": sorted(set().union(*dist.all_gather(skipped))),
+        skipped, small = (sorted(set().union(*dist.all_gather(x))) for x in (skipped, small))
+        if total and not used:   # every clip of the stage was skipped: no model to speak of
+            if self.state:
+                self.state.clear()
+            raise skipped_error(f"training stage '{name}'", len(self.ds), skipped, small, self.ds.crop)
+        log = {"epochs": epochs, "steps": step, "loss_per_epoch": losses, "skipped": skipped, "too_small": small,
                "seconds": round(seconds + time.time() - t0, 2)}
         if saved:
             log["resumed_at_step"] = saved["step"]

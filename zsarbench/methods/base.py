@@ -16,7 +16,7 @@ through the entry-point group `zsarbench.methods`; docs/write-your-own-method.md
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -25,25 +25,23 @@ from ..data.datasets import ClipDataset, VideoSet
 from ..engine import dist
 from ..engine.train import EpochBatches, autocast, clip_loader, n_workers, to_frames
 from ..errors import UserError
+from ..fields import check_value
 from ..protocol import Recipe
 
 
-def check_options(method: str, config: dict, defaults: dict, positive_ints: tuple = (),
-                  choices: dict | None = None) -> dict:
+def check_options(method: str, config: dict, defaults: dict, types: dict | None = None) -> dict:
     """A method's options (`--set method.KEY=VALUE`) over its defaults, or a one-line UserError for
-    an unknown option, a `positive_ints` value that is not a positive integer, or a value outside
-    its `choices`."""
+    an unknown option or a value outside what `types` declares for it (fields.py: a type, or an
+    Annotated type with its Range or OneOf; one declaration per method family; an option not in
+    `types` must have its default's type). Values are returned as given (an int stays an int:
+    options are part of the checkpoint key)."""
     unknown = set(config) - set(defaults)
     if unknown:
         raise UserError(f"method '{method}': unknown option(s) {', '.join(sorted(unknown))}; "
                         f"options are {', '.join(defaults)}")
     cfg = {**defaults, **config}
-    for key in positive_ints:
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
-            raise UserError(f"method '{method}': {key} must be a positive integer, not {cfg[key]!r}")
-    for key, allowed in (choices or {}).items():
-        if cfg[key] not in allowed:
-            raise UserError(f"method '{method}': {key} must be one of {', '.join(allowed)}")
+    for key, value in config.items():
+        check_value(value, (types or {}).get(key, type(defaults[key])), f"method '{method}': {key}")
     return cfg
 
 
@@ -51,7 +49,8 @@ def check_options(method: str, config: dict, defaults: dict, positive_ints: tupl
 class Encoded:
     features: np.ndarray        # (N, D) one row per readable video
     index: np.ndarray           # (N,) positions in the VideoSet
-    bad_paths: list[str]        # videos that could not be decoded
+    bad_paths: list[str]        # videos skipped: not decoded, or smaller than the crop
+    small_paths: list[str] = field(default_factory=list)   # those of bad_paths smaller than the crop
 
 
 def crop_on_device(recipe: Recipe, device: str) -> bool:
@@ -103,9 +102,10 @@ class Method(ABC):
         loader = clip_loader(ds, EpochBatches(len(ds), batch_size * world, rank=rank, world=world),
                              n_workers(recipe.workers, device), device)
         task = progress.add_task(desc or f"features ({n_clips} clips/video)", total=len(ds)) if progress else None
-        feats, index, bad = [], [], []
+        feats, index, bad, small = [], [], [], []
         for batch in loader:
             bad += batch["bad_paths"]
+            small += batch["small_paths"]
             if batch["clips"] is not None:
                 B = batch["clips"].shape[0]
                 with autocast(device):
@@ -117,13 +117,14 @@ class Method(ABC):
         feats = torch.cat(feats).cpu().numpy() if feats else np.zeros((0, self.feature_dim()), np.float32)
         index = torch.cat(index).numpy() if index else np.zeros(0, np.int64)
         if world > 1:  # gather every rank's share, back in the order of the videos
-            parts = dist.all_gather((feats, index, bad))
+            parts = dist.all_gather((feats, index, bad, small))
             feats, index = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
             order = np.argsort(index, kind="stable")
             feats, index = feats[order], index[order]
             bad_set = {b for p in parts for b in p[2]}
             bad = [p for p in dict.fromkeys(videos.paths) if p in bad_set]
-        return Encoded(feats, index, bad)
+            small = sorted({b for p in parts for b in p[3]})
+        return Encoded(feats, index, bad, small)
 
     def forward_flops(self, frames: int, crop: int, n_classes: int) -> int | None:
         """FLOPs (torch.utils.flop_counter; a multiply-add counts 2) of encoding one test clip of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import torch
 import torch.nn as nn
@@ -14,6 +15,7 @@ from ..artefacts import reason
 from ..engine.checkpoint import file_digest, load_checkpoint
 from ..engine.train import Trainer, TrainState, n_workers, to_frames
 from ..errors import UserError
+from ..fields import OneOf, Range
 from ..models.backbones import clip_flops, sequence_features, to_channels_last
 from ..models.rest import ATTENTION, INIT, PAD_ID, ResT, mask_words
 from ..protocol import Recipe
@@ -32,6 +34,12 @@ DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, depth=12, heads=12, mlp
 #              warm-up stage then, and the joint stage trains everything after F
 ABLATION_DEFAULTS = dict(attention="rest", losses="cls+mlm", pretrained="", freeze=False)
 LOSSES = ("cls+mlm", "cls", "mlm")
+Positive = Annotated[int, Range(1)]
+# The type and valid values of every option (methods/base.py check_options).
+OPTIONS = dict(backbone=str, frames=Positive, dim=Positive, depth=Positive, heads=Positive,
+               mlp_ratio=Annotated[float, Range(0, lo_open=True)], dropout=Annotated[float, Range(0, 1, hi_open=True)],
+               init=Annotated[str, OneOf(*INIT)], attention=Annotated[str, OneOf(*ATTENTION)],
+               losses=Annotated[str, OneOf(*LOSSES)], pretrained=str, freeze=bool)
 # What the joint loss never reaches with one loss alone (x = LN(z_L^0) feeds only the CLS head, the
 # word tokens only the MLM head). Such parameters get no gradient at all: they are left out of the
 # stage, as DDP expects one for every parameter it syncs (AdamW skips them anyway, so one process
@@ -82,18 +90,14 @@ class ResTMethod(Method):
     space = "visual"
     # The options a subclass with another network (twostream.py) declares in its place: DEFAULTS are
     # always in config(), OPTIONAL only when not at their default (ablation options of ResT).
-    DEFAULTS, OPTIONAL = DEFAULTS, ABLATION_DEFAULTS
-    POSITIVE_INTS = ("frames", "dim", "depth", "heads")
-    CHOICES = {"attention": ATTENTION, "losses": LOSSES, "init": INIT}
+    DEFAULTS, OPTIONAL, OPTIONS = DEFAULTS, ABLATION_DEFAULTS, OPTIONS
 
     def __init__(self, name: str, **config):
         defaults, optional = self.DEFAULTS, self.OPTIONAL
-        check_options(name, config, {**defaults, **optional}, self.POSITIVE_INTS, self.CHOICES)
+        check_options(name, config, {**defaults, **optional}, self.OPTIONS)
         cfg = {**defaults, **{k: v for k, v in config.items() if k in defaults or v != optional[k]}}
         if cfg["init"] == "torch":  # every checkpoint made before `init` existed used PyTorch's init
             del cfg["init"]
-        if not isinstance(cfg.get("freeze", False), bool):
-            raise UserError(f"method '{name}': freeze must be true or false")
         if cfg.get("pretrained"):
             cfg["pretrained"] = str(Path(cfg["pretrained"]).expanduser().resolve())
             if not Path(cfg["pretrained"]).is_file():

@@ -6,12 +6,15 @@ so zsarbench composes unseen prototypes with the semantic transfer (space = "vis
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from zsarbench.data.datasets import ClipDataset
 from zsarbench.engine.train import Trainer, n_workers, to_frames
+from zsarbench.fields import Range
 from zsarbench.methods.base import Method, check_options
 from zsarbench.models.backbones import frame_backbone, sequence_features
 
@@ -31,10 +34,11 @@ class FrameMean(Method):
     space = "visual"
 
     OPTIONS = {"backbone": "resnet18", "frames": 4}
+    TYPES = {"backbone": str, "frames": Annotated[int, Range(1)]}   # each option's type and valid range
 
     def __init__(self, name: str, **config):
-        # an unknown option is an error: a typo would otherwise train another model silently
-        super().__init__(**check_options(name, config, self.OPTIONS))
+        # an unknown option or a value out of range is an error: a typo would otherwise train another model
+        super().__init__(**check_options(name, config, self.OPTIONS, self.TYPES))
         self.name, self.model, self.n_classes, self.frames = name, None, 0, self.cfg["frames"]
 
     def fit(self, videos, class_words, recipe, device, progress=None, state=None) -> dict:
