@@ -54,7 +54,7 @@ def results_dir_option(help: str = "Where results files go (RESULTS_DIR/<protoco
 def experiment_options(default_protocols: tuple = ()):
     """The options of every command that trains and scores: -p (required without defaults), --set,
     --seed, --solver, --embedding, --device, --resume, --results-dir, --cache-dir, --data-root,
-    --allow-nonstandard."""
+    --allow-nonstandard, --smoke."""
     options = [
         click.option("--protocol", "-p", "protocols", multiple=True, default=default_protocols,
                      required=not default_protocols, show_default=bool(default_protocols),
@@ -75,6 +75,10 @@ def experiment_options(default_protocols: tuple = ()):
                      help="Continue an interrupted training of the same run from its last saved state "
                           "(saved at epoch ends and every recipe.checkpoint_every steps)."),
         results_dir_option(), cache_option, data_root_option, allow_nonstandard_option,
+        click.option("--smoke", is_flag=True,
+                     help="Before a long run: the whole pipeline on a handful of videos (2 optimiser steps per "
+                          "training stage at the real batch size), a checklist and an estimate of the full run's "
+                          "time; nothing is kept (smoke.py). Exit 0 only when every step passed."),
     ]
 
     def decorate(fn):
@@ -151,3 +155,12 @@ def load_experiment(method: str, opts: dict) -> list[tuple]:
 def first(items, n: int = 10) -> str:
     items = list(items)
     return ", ".join(map(str, items[:n])) + (f" (+{len(items) - n} more)" if len(items) > n else "")
+
+
+def run_smoke(method: str, loaded: list[tuple], opts: dict) -> None:
+    """--smoke: the checklist of each (protocol, method options), printed on stdout (smoke.py)."""
+    from ..smoke import smoke
+
+    with experiment_context(opts) as ctx:
+        for protocol, method_options, _ in loaded:
+            smoke(method, protocol, ctx, method_options, show=lambda line: out.print(line, highlight=False))

@@ -9,7 +9,7 @@ import click
 
 from ..paper_tables import ABLATIONS
 from .common import (experiment_context, experiment_options, experiment_settings, load_experiment, out,
-                     protocol_names, seeds_of)
+                     protocol_names, run_smoke, seeds_of)
 from .printing import print_ablation, print_result
 
 
@@ -23,6 +23,8 @@ def run(method, gzsl, **opts):
     from ..run import run as run_pipeline
 
     loaded = load_experiment(method, opts)
+    if opts["smoke"]:
+        return run_smoke(method, loaded, opts)
     with experiment_context(opts, [protocol.name for protocol, _, _ in loaded]) as ctx:
         done = [run_pipeline(method, protocol, ctx, method_options, overrides, gzsl)
                 for protocol, method_options, overrides in loaded]
@@ -57,6 +59,8 @@ def _ablation_command(name: str, part) -> click.Command:
                 method if part.name == "constraints" else None, opts, seed)
             protocols, prof = ablation_protocols(name, protocol_names(opts["protocols"]), overrides, profile)
             experiments.append((protocols, recorded, prof, method_options))
+        if opts["smoke"]:   # the models the ablation trains first: -m's (rest18) on each of its protocols
+            return run_smoke(method, [(p, mo, r) for ps, r, _, mo in experiments for p in ps], opts)
         with experiment_context(opts, [protocols[0].name for protocols, *_ in experiments]) as ctx:
             done = [ablate_pipeline(name, protocols, ctx, method, recorded, prof, embeddings, method_options)
                     for protocols, recorded, prof, method_options in experiments]
