@@ -8,6 +8,8 @@ Schema version 2, one layout per kind:
   kind "zsar-ablation": header, then ablation, title, protocols, protocol (one dict per protocol),
                         profile, rows (each row scored on every protocol), provenance, timings
                                                                                    (ablation_document)
+  kind "zsar-tune":     header, then method, protocol, objective, study, trials, best, overlay,
+                        provenance, timings (tune_document; reports skip it)
 Version 1 differs only in the ablation of the transfer constraints, which had one protocol and its
 variants in `variants`; report/load.py reads both versions.
 """
@@ -210,6 +212,17 @@ def ablation_row(row_id: str, key: str, cells: dict, prep, variant: str, embeddi
                            "network_loaded": prep.loaded},
             "training_seconds": {k: v.get("seconds") for k, v in log.items() if isinstance(v, dict)},
             "results": results, "seconds": round(seconds, 2)}
+
+
+def tune_document(method: str, P, command: str, overrides: dict | None, study: dict, trials: list[dict],
+                  best: dict, overlay: str, timings: dict) -> dict:
+    """kind "zsar-tune": a search of recipe and method options on the seen classes only (tune.py):
+    the study (name, storage, space), every trial, the chosen point and the overlay protocol written."""
+    return {**header("zsar-tune", command, overrides, P.recipe.seed), "method": method, "protocol": P.to_dict(),
+            "objective": "seen-class CV top-1 (transfer/cv.py; the run's transfer.cv.cv_top1); target never read",
+            "study": study, "trials": trials, "best": best, "overlay": overlay,
+            "provenance": {**provenance(), "started": timings.get("started"), "finished": now()},
+            "timings": timings}
 
 
 def write_results(doc: dict, results_dir: Path, protocol: str, stem: str) -> Path | None:
