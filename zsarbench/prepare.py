@@ -43,8 +43,8 @@ class Data:
     seen: VideoSet                # the source's classes left after overlap removal: training classes
     seen_words: list[list[str]]
     seen_vecs: np.ndarray
-    target: VideoSet
-    target_vecs: np.ndarray
+    target: VideoSet | None       # None: a seen-only preparation (load_data(target=False): `zsarbench tune`)
+    target_vecs: np.ndarray | None
     allow_nonstandard: bool = False   # trees that do not match their signature were accepted (--allow-nonstandard)
 
 
@@ -107,8 +107,11 @@ def relabel(data: Data, embedding: str, cache_dir: Path) -> Data:
 
 # ----------------------------------------------------------------------------- the steps
 
-def load_data(P: Protocol, ctx) -> Data:
-    """Source with the classes that overlap the targets removed, and the target, with label vectors."""
+def load_data(P: Protocol, ctx, target: bool = True) -> Data:
+    """Source with the classes that overlap the targets removed, and the target, with label vectors.
+    target=False leaves the target dataset unread (None): seen-class work only (`zsarbench tune`);
+    the datasets of source.remove_overlap_with are still read for their class names, as they define
+    the seen classes."""
     R = P.recipe
     dist.others_wait()  # torchrun: rank 0 generates data and builds caches first (up to main_done)
     emb = load_embedding(P.embedding.name, str(ctx.cache_dir))
@@ -130,6 +133,11 @@ def load_data(P: Protocol, ctx) -> Data:
     overlap = remove_overlap(source.classes, source_vecs, others, P.source.tau)
     seen = source.subset_classes(overlap.kept)
     seen_words, seen_vecs = words_and_vectors(seen, emb)
+    if not target:
+        dist.main_done()
+        ctx.log(f"source {source.name}: training on {len(seen.classes)} classes / {len(seen)} videos "
+                f"(removed {len(overlap.removed)} overlapping); target not read (seen classes only)")
+        return Data(source, overlap, seen, seen_words, seen_vecs, None, None, allow)
     target = dataset(P.target.dataset)
     _, target_vecs = words_and_vectors(target, emb)
     leaked = sorted(set(seen.classes) & set(target.classes))
@@ -152,7 +160,8 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
     """The method trained on the seen classes, or the cached checkpoint of the same training
     (method, options, training videos and classes, embedding, recipe). A reused network is loaded
     only when a feature needs it (`ensure_loaded`)."""
-    method = create_method(method_name, **(method_options or {}))
+    # the protocol's [method] table (a tuned overlay's method options), then --set method.* over it
+    method = create_method(method_name, **{**P.method, **(method_options or {})})
     R, seen = P.recipe, data.seen
     source_id = {"dataset": P.source.dataset, "videos": fingerprint(seen), "classes": seen.classes,
                  "embedding": embedding_id(P.embedding.name)}
@@ -225,6 +234,8 @@ def extract(P: Protocol, data: Data, model: Model, ctx, gzsl: bool = False):
 
     proto_videos = data.seen.cap_per_class(P.prototypes.max_videos_per_class, R.seed)
     seen_feats = features(proto_videos, P.prototypes.clips, "features: seen source videos (prototypes)")
+    if data.target is None:   # a seen-only preparation: no target video is decoded or encoded
+        return seen_feats, None, None
     target_feats = features(data.target, R.test_clips, f"features: {data.target.name} test videos "
                                                        f"({R.test_clips} clips)")
     gzsl_feats = None
@@ -235,13 +246,14 @@ def extract(P: Protocol, data: Data, model: Model, ctx, gzsl: bool = False):
 
 
 def prepare(method_name: str, P: Protocol, ctx, method_options: dict | None = None, gzsl: bool = False,
-            features: bool = True) -> Prepared:
+            features: bool = True, target: bool = True) -> Prepared:
     """The three steps in order, each timed. features=False stops after the model: for a checkpoint
-    another model starts from (ablate.py)."""
+    another model starts from (ablate.py). target=False reads, decodes and encodes nothing of the
+    target: seen prototype features only (`zsarbench tune`)."""
     ctx.device = pick_device(ctx.device)
     timings = {}
     t = time.time()
-    data = load_data(P, ctx)
+    data = load_data(P, ctx, target)
     timings["data_s"], t = round(time.time() - t, 2), time.time()
     model = train_or_reuse(method_name, P, data, ctx, method_options)
     timings["train_s"], t = round(time.time() - t, 2), time.time()

@@ -124,6 +124,9 @@ class Protocol:
     prototypes: Prototypes = field(default_factory=Prototypes)
     transfer: Transfer = field(default_factory=Transfer)
     synth: Synth = field(default_factory=Synth)
+    # method options (e.g. depth = 6), merged under --set method.* by prepare.train_or_reuse; a tuned
+    # overlay (`zsarbench tune`) carries its best point's here. Checked by the method on creation.
+    method: dict = field(default_factory=dict)
     path: str = ""
 
     def to_dict(self) -> dict:

@@ -75,3 +75,26 @@ def method_doc(name: str) -> str:
     _load()
     doc = (_METHODS[name].__doc__ or "").strip().splitlines()
     return doc[0] if doc else ""
+
+
+# ----------------------------------------------------------------------------- search spaces (`zsarbench tune`)
+
+_SPACES: dict[str, dict] = {}   # method name pattern (fnmatch) -> search space (tune.py: SPACE FORMAT)
+
+DEFAULT_SPACE = {   # a method family that declares none: the recipe's learning rates and warm-up length
+    "recipe.warmup_epochs": {"low": 1, "high": 6},
+    "recipe.warmup_lr": {"low": 1e-3, "high": 0.1, "log": True},
+    "recipe.joint_lr": {"low": 1e-5, "high": 3e-4, "log": True},
+}
+
+
+def register_search_space(pattern: str, space: dict) -> None:
+    """Declare the search space of the methods whose name matches `pattern` (beside their
+    registration; the first pattern that matches wins)."""
+    _SPACES[pattern] = space
+
+
+def search_space(name: str) -> dict:
+    """The declared search space of method `name` (DEFAULT_SPACE when its family declares none)."""
+    _load()
+    return next((s for p, s in _SPACES.items() if fnmatch.fnmatch(name, p)), DEFAULT_SPACE)

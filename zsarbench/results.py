@@ -4,10 +4,13 @@ only, never overwritten. The one home of the results layout (docs/results.md):
 Schema version 2, one layout per kind:
   kind "zsar-run":      header (schema_version, kind, command, overrides, metric_scale), then the
                         prepared model (method, protocol, data, checkpoint, cost, features, training),
-                        then transfer, splits, aggregate, provenance, timings      (run_document)
+                        then transfer, splits, aggregate, diagnostics (ceilings that use target
+                        labels: not ZSAR results), provenance, timings            (run_document)
   kind "zsar-ablation": header, then ablation, title, protocols, protocol (one dict per protocol),
                         profile, rows (each row scored on every protocol), provenance, timings
                                                                                    (ablation_document)
+  kind "zsar-tune":     header, then method, protocol, objective, study, trials, best, overlay,
+                        provenance, timings (tune_document; reports skip it)
 Version 1 differs only in the ablation of the transfer constraints, which had one protocol and its
 variants in `variants`; report/load.py reads both versions.
 """
@@ -168,14 +171,16 @@ def prepared_fields(prep, device: str) -> dict:
 
 
 def run_document(prep, command: str, device: str, overrides: dict | None, scored: dict, started: str,
-                 timings: dict) -> dict:
-    """kind "zsar-run": one method on one protocol; `scored` from scoring.score_variant."""
+                 timings: dict, diagnostics: dict | None = None) -> dict:
+    """kind "zsar-run": one method on one protocol; `scored` from scoring.score_variant;
+    `diagnostics`: the ceilings of diagnostics.py (they use target labels: not ZSAR results)."""
     T = prep.protocol.transfer
     cv = scored["cv"]
     return {**header("zsar-run", command, overrides, prep.protocol.recipe.seed), **prepared_fields(prep, device),
             "transfer": {"solver": T.solver, "variant": scored["variant"], "theta": cv["theta"], "K": cv["K"],
                          "rho": cv["rho"], "cv": cv},
             "splits": scored["splits"], "aggregate": scored["aggregate"],
+            **({"diagnostics": diagnostics} if diagnostics else {}),
             "provenance": {**provenance(), "started": started, "finished": now()}, "timings": timings}
 
 
@@ -210,6 +215,17 @@ def ablation_row(row_id: str, key: str, cells: dict, prep, variant: str, embeddi
                            "network_loaded": prep.loaded},
             "training_seconds": {k: v.get("seconds") for k, v in log.items() if isinstance(v, dict)},
             "results": results, "seconds": round(seconds, 2)}
+
+
+def tune_document(method: str, P, command: str, overrides: dict | None, study: dict, trials: list[dict],
+                  best: dict, overlay: str, timings: dict) -> dict:
+    """kind "zsar-tune": a search of recipe and method options on the seen classes only (tune.py):
+    the study (name, storage, space), every trial, the chosen point and the overlay protocol written."""
+    return {**header("zsar-tune", command, overrides, P.recipe.seed), "method": {"name": method}, "protocol": P.to_dict(),
+            "objective": "seen-class CV top-1 (transfer/cv.py; the run's transfer.cv.cv_top1); target never read",
+            "study": study, "trials": trials, "best": best, "overlay": overlay,
+            "provenance": {**provenance(), "started": timings.get("started"), "finished": now()},
+            "timings": timings}
 
 
 def write_results(doc: dict, results_dir: Path, protocol: str, stem: str) -> Path | None:

@@ -2,7 +2,7 @@
 
 protocol -> prepare.prepare (data, overlap removal, train or reuse, cached features)
 -> scoring.score_variant ((theta, K, rho) by CV on seen classes, then per split: transfer,
-   nearest prototype, metrics) -> results.run_document -> results/<protocol>/<method>-<UTC>.json
+   nearest prototype, metrics) -> diagnostics.diagnostics (ceilings: not ZSAR results) -> results.run_document -> results/<protocol>/<method>-<UTC>.json
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from .context import RunContext
+from .diagnostics import diagnostics
 from .prepare import prepare
 from .protocol import Protocol
 from .results import now, run_document, write_results
@@ -31,5 +32,5 @@ def run(method_name: str, protocol: Protocol, ctx: RunContext, method_options: d
     scored = score_variant(prep, inference_variant(prep.method), ctx.progress, gzsl=gzsl, detail=True)
     timings = {**prep.timings, "cv_s": scored["cv_s"], "eval_s": scored["eval_s"], "solve_s": scored["solve_s"],
                "total_s": round(time.time() - t_start, 2)}
-    doc = run_document(prep, ctx.command, ctx.device, overrides, scored, started, timings)
+    doc = run_document(prep, ctx.command, ctx.device, overrides, scored, started, timings, diagnostics(prep))
     return doc, write_results(doc, ctx.results_dir, protocol.name, prep.method.name)

@@ -12,6 +12,7 @@ from .common import console
 from .datasets import data, labels, overlap
 from .experiments import ablate, run
 from .reports import figures, ls, show, tables, validate
+from .tuning import tune
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,7 +21,7 @@ def main():
     """Zero-shot action recognition benchmark: ResT and baselines under leak-free protocols."""
 
 
-for _command in (run, ablate, tables, figures, ls, show, validate, data, labels, overlap):
+for _command in (run, ablate, tune, tables, figures, ls, show, validate, data, labels, overlap):
     main.add_command(_command)
 
 

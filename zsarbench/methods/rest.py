@@ -19,7 +19,7 @@ from ..fields import OneOf, Range
 from ..models.backbones import clip_flops, sequence_features, to_channels_last
 from ..models.rest import ATTENTION, INIT, PAD_ID, ResT, mask_words
 from ..protocol import Recipe
-from ..registry import register_method
+from ..registry import register_method, register_search_space
 from .base import Method, check_options, crop_on_device
 
 DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, depth=12, heads=12, mlp_ratio=4, dropout=0.1,
@@ -272,3 +272,19 @@ TINY = dict(backbone="resnet18", frames=4, dim=64, depth=2, heads=4)  # rest_tin
 def rest_tiny(**overrides) -> ResTMethod:
     """A tiny ResT for tests and smoke runs: ResNet-18, 2-layer 64-d encoder."""
     return ResTMethod("rest_tiny", **{**TINY, **overrides})
+
+
+# `zsarbench tune`'s search space of the ResT family (seen-class CV only; tune.py): the recipe's
+# warm-up length and learning rates, and the encoder depth (method.depth: the overlay's [method] table)
+register_search_space("rest_tiny", {
+    "recipe.warmup_epochs": {"low": 1, "high": 6},
+    "recipe.warmup_lr": {"low": 1e-3, "high": 0.1, "log": True},
+    "recipe.joint_lr": {"low": 1e-5, "high": 3e-4, "log": True},
+    "method.depth": {"low": 1, "high": 4, "int": True},
+})
+register_search_space("rest*", {
+    "recipe.warmup_epochs": {"low": 1, "high": 6},
+    "recipe.warmup_lr": {"low": 1e-3, "high": 0.1, "log": True},
+    "recipe.joint_lr": {"low": 1e-5, "high": 3e-4, "log": True},
+    "method.depth": {"low": 2, "high": 12, "int": True},
+})

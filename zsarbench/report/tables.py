@@ -8,7 +8,8 @@ differ): mean +- std over the runs' means, with their count. "-" is a cell no re
 table lists the command that would), "n/a" one with no protocol on that benchmark.
 
 Beside the tables: orderings.md and orderings.tex, the orderings the paper claims tested over
-training seeds (report/orderings.py).
+training seeds (report/orderings.py), and ceilings.md, the diagnostic ceilings (report/ceilings.py:
+not ZSAR results).
 
 The output depends on the results files alone (no clock, no absolute path, sorted order), so
 `zsarbench tables` regenerates committed tables byte for byte.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from ..paper_tables import TABLES as PAPER_TABLES
 from .cells import Cell, fill, md_grid
+from .ceilings import write_ceilings
 from .layouts import LAYOUTS
 from .load import Result
 from .orderings import write_orderings
@@ -109,8 +111,11 @@ def write_tables(R: list[Result], out_dir: Path) -> dict:
         summary[t.key] = n_missing
         index.append(f"| [{t.title}]({t.key}.md) | {n_missing} |")
     written.update(write_orderings(R, out_dir))
+    written.add(write_ceilings(R, out_dir))
     index += ["", "The orderings the paper claims (each row beats the next), tested over training seeds: "
-              "[orderings.md](orderings.md) (and orderings.tex)."]
+              "[orderings.md](orderings.md) (and orderings.tex).", "",
+              "Diagnostic ceilings, each method between chance and its oracle (they use target labels: "
+              "not ZSAR results): [ceilings.md](ceilings.md)."]
     (out_dir / "README.md").write_text("\n".join(index) + "\n")
     written.add("README.md")
     for p in out_dir.iterdir():

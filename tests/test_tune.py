@@ -1,0 +1,128 @@
+"""`zsarbench tune` (zsarbench/tune.py): seen classes only, the best trial by seen-class CV, the
+overlay round trip, resuming a SQLite study; and the ceilings' oracle on synthetic arrays."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_here
+
+TINY = ROOT / "tests" / "protocols" / "tiny.toml"
+# seconds per trial on 2 CPU cores: a fifth of an epoch per stage, two method and recipe settings
+SPACE = """
+[recipe.joint_lr]
+low = 1e-5
+high = 3e-4
+log = true
+
+[method.depth]
+low = 1
+high = 2
+int = true
+"""
+FAST = ["--set", "recipe.warmup_epochs=0.2", "--set", "recipe.joint_epochs=0.2"]
+
+
+def _poisoned_protocol(tmp_path: Path) -> Path:
+    """tiny.toml with a target dataset that does not exist: reading it in any way fails. The
+    source's overlap removal (source.remove_overlap_with) still names the synthetic targets."""
+    p = tmp_path / "poisoned.toml"
+    p.write_text(f'include = "{TINY}"\n[target]\ndataset = "no-such-target"\n')
+    return p
+
+
+def _tune(tmp_path, cache_dir, protocol, *extra):
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE)
+    return run_here("tune", "rest_tiny", "-p", protocol, "--space", space, *FAST, "--cache-dir", cache_dir,
+                    "--storage", f"sqlite:///{tmp_path / 'study.db'}", "--results-dir", tmp_path / "res",
+                    "--out", tmp_path / "overlay.toml", "--seed", "0", *extra)
+
+
+@pytest.mark.train
+def test_tune_reads_seen_classes_only_picks_the_best_cv_and_resumes(tmp_path, cache_dir, monkeypatch):
+    import optuna
+
+    import zsarbench.prepare as prepare
+    from zsarbench.protocol import load_protocol
+
+    encoded = []
+    real = prepare.cached_features
+
+    def guard(method, spec, vs, *args, **kwargs):   # every set encoded must be a source subset
+        encoded.append(vs.name)
+        return real(method, spec, vs, *args, **kwargs)
+
+    monkeypatch.setattr(prepare, "cached_features", guard)
+    protocol = _poisoned_protocol(tmp_path)
+    r = _tune(tmp_path, cache_dir, protocol, "--trials", "2", "--no-prune")
+    assert "seen CV top-1" in r.output and "best: trial" in r.output
+    assert encoded and all(name.startswith("synth-kinetics") for name in encoded), encoded
+
+    # resume: one more trial in the same SQLite study (with the pruner's warm-up rung)
+    _tune(tmp_path, cache_dir, protocol, "--trials", "1")
+    docs = sorted((tmp_path / "res" / "poisoned").glob("rest_tiny-tune-*.json"))
+    doc = json.loads(docs[-1].read_text())
+    assert doc["kind"] == "zsar-tune" and len(docs) == 2
+    study = optuna.load_study(study_name=doc["study"]["name"], storage=doc["study"]["storage"])
+    assert len(study.trials) == 3 and len(doc["trials"]) == 3
+    assert doc["study"]["name"].startswith("rest_tiny--poisoned--")
+
+    # the best trial: the highest seen-class CV top-1 among completed trials
+    done = [t for t in doc["trials"] if t["state"] == "COMPLETE"]
+    best = max(done, key=lambda t: t["value"])
+    assert doc["best"]["value"] == best["value"] and doc["best"]["params"] == best["params"]
+    assert all(t["user_attrs"]["cv"]["cv_top1"] == t["value"] for t in done)
+
+    # the overlay round-trips: it includes the protocol and sets the best point
+    overlay = load_protocol(str(tmp_path / "overlay.toml"))
+    assert overlay.recipe.joint_lr == best["params"]["recipe.joint_lr"]
+    assert overlay.recipe.warmup_epochs == 0.2 and overlay.recipe.joint_epochs == 0.2
+    assert overlay.method == {"depth": best["params"]["method.depth"]}
+    assert overlay.target.dataset == "no-such-target" and overlay.transfer.theta == [0.0, 0.7]
+
+    r = run_here("tune", "rest_tiny", "-p", protocol, "--space", tmp_path / "space.toml", *FAST,
+                 "--cache-dir", cache_dir, "--storage", f"sqlite:///{tmp_path / 'study.db'}", "--show")
+    assert "3 trials" in r.output and f"best: trial {doc['best']['number']}" in r.output
+
+
+def test_search_spaces_are_checked_and_declared_per_family():
+    from zsarbench.errors import UserError
+    from zsarbench.registry import search_space
+    from zsarbench.tune import check_space, overlay_text
+
+    assert "method.depth" in search_space("rest18") and "recipe.joint_lr" in search_space("rest_tiny")
+    for bad in ({"recipe.no_such": {"low": 1, "high": 2}}, {"recipe.joint_lr": {"low": 1}},
+                {"recipe.joint_lr": {"low": -1.0, "high": 1.0}}, {"other.x": {"choices": [1]}}):
+        with pytest.raises(UserError):
+            check_space(bad)
+
+
+def test_oracle_ceiling_on_synthetic_arrays():
+    from zsarbench.diagnostics import oracle_top1
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 16)) * 5
+    labels = np.repeat(np.arange(4), 5)
+    feats = centres[labels] + rng.normal(size=(20, 16)) * 0.1
+    assert oracle_top1(feats, labels, [0, 1, 2, 3]) == 100.0     # separable clusters
+    assert oracle_top1(feats, labels, [1, 3]) == 100.0           # a split: only its classes
+    # one video per class has no leave-one-out mean of its own class: a miss
+    assert oracle_top1(feats[[0, 5, 6]], labels[[0, 5, 6]], [0, 1]) == pytest.approx(200 / 3, abs=1e-3)
+    # the leave-one-out mean excludes the video itself: two identical-centre classes are chance-level
+    mixed = np.vstack([np.eye(2)[[0, 1, 0, 1]], np.eye(2)[[0, 1, 0, 1]]])
+    assert oracle_top1(mixed, np.repeat([0, 1], 4), [0, 1]) < 100.0
+
+
+def test_ceilings_table_puts_each_method_between_chance_and_its_oracle():
+    from zsarbench.report.ceilings import ceilings_md
+    from zsarbench.report.load import Result
+
+    diag = {"oracle_top1": {"mean": 80.0, "std": 1.0, "n": 3}, "seen_probe_top1": {"mean": 60.0},
+            "chance_top1": 10.0, "note": "uses target labels"}
+    doc = {"kind": "zsar-run", "method": {"name": "rest_tiny"}, "protocol": {"name": "tiny"}, "overrides": {},
+           "aggregate": {"top1": {"mean": 45.0}}, "diagnostics": diag}
+    md = ceilings_md([Result("tiny/a.json", doc), Result("tiny/b.json", {**doc, "diagnostics": None} | {"kind": "x"})])
+    assert "| tiny | rest_tiny | 1 | 10.0 | 45.0 | 80.0 | 0.50 | 60.0 |" in md and "not ZSAR results" in md

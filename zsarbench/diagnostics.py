@@ -1,0 +1,73 @@
+"""Diagnostic ceilings of a run, on the run's own features: where a ZSAR number sits between chance
+and what the features allow. They USE TARGET LABELS (the oracle) or measure seen classes only (the
+probe): NOT ZSAR RESULTS, recorded apart (the run document's `diagnostics`) and kept out of every
+ZSAR column and ordering.
+
+  oracle_top1      per split, the nearest class mean of the split's unseen classes' own test
+                   features, leave-one-video-out, cosine (a video whose class has no other video
+                   counts as a miss); mean +- std over the protocol's splits
+  seen_probe_top1  scikit-learn LogisticRegression on the seen prototype features, accuracy by
+                   cross_val_score over StratifiedKFold video folds (up to 5; not the class folds
+                   of transfer/cv.py, which hold out whole classes)
+  chance_top1      100 / unseen classes, mean over the splits
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .evaluate import summarise
+
+NOTE = "uses target labels (oracle) or seen classes only (probe): not a ZSAR result"
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def oracle_top1(feats: np.ndarray, labels: np.ndarray, unseen) -> float:
+    """Top-1 (%) of the nearest leave-one-video-out class mean among `unseen` classes, cosine."""
+    unseen = np.asarray(list(unseen))
+    sel = np.isin(labels, unseen)
+    x, y = np.asarray(feats, dtype=np.float64)[sel], np.searchsorted(unseen, labels[sel])
+    if not len(y):
+        return float("nan")
+    n = np.bincount(y, minlength=len(unseen)).astype(np.float64)
+    sums = np.zeros((len(unseen), x.shape[1]))
+    np.add.at(sums, y, x)
+    means = sums / np.maximum(n, 1)[:, None]
+    own = (sums[y] - x) / np.maximum(n[y] - 1, 1)[:, None]        # each video's class mean without it
+    scores = _unit(x) @ _unit(means).T
+    own_score = np.einsum("ij,ij->i", _unit(x), _unit(own))
+    own_score[n[y] < 2] = -np.inf                                   # no other video of its class
+    scores[np.arange(len(y)), y] = own_score
+    scores[:, n == 0] = -np.inf
+    return round(100.0 * float((scores.argmax(1) == y).mean()), 3)
+
+
+def seen_probe_top1(feats: np.ndarray, labels: np.ndarray, seed: int = 0, folds: int = 5) -> dict | None:
+    """LogisticRegression accuracy on the seen prototype features by stratified video folds;
+    None when some class has fewer than 2 videos."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    counts = np.bincount(labels)
+    k = int(min(folds, counts[counts > 0].min())) if len(counts) else 0
+    if k < 2:
+        return None
+    cv = StratifiedKFold(k, shuffle=True, random_state=seed)
+    acc = cross_val_score(LogisticRegression(max_iter=1000), _unit(feats), labels, cv=cv)
+    return {**summarise([100.0 * a for a in acc]), "folds": k, "cv": "StratifiedKFold video folds",
+            "model": "sklearn LogisticRegression(max_iter=1000) on L2-normalised features"}
+
+
+def diagnostics(prep) -> dict:
+    """The ceilings of a prepared (method, protocol) with target features (run.py)."""
+    P, tf, sf = prep.protocol, prep.target_feats, prep.seen_feats
+    splits = P.splits(len(prep.target.classes))
+    oracle = [oracle_top1(tf.features, tf.labels, unseen) for unseen in splits]
+    return {"oracle_top1": {**summarise([o for o in oracle if o == o]), "per_split": oracle},
+            "seen_probe_top1": seen_probe_top1(sf.features, sf.labels, P.recipe.seed),
+            "chance_top1": round(float(np.mean([100.0 / len(u) for u in splits])), 3),
+            "note": NOTE}

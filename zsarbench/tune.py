@@ -1,0 +1,281 @@
+"""`zsarbench tune METHOD -p PROTOCOL`: recipe fields and method options searched by Optuna on the
+seen classes only.
+
+Objective: the seen-class cross-validation top-1 that `run` computes first (transfer/cv.py, the
+run's `transfer.cv.cv_top1`), on a seen-only preparation (prepare(..., target=False)): the target
+dataset is never read, decoded or encoded, and its classes and labels are never looked at.
+
+SPACE FORMAT: {"recipe.<field>" | "method.<option>": {"low": a, "high": b, "log": bool, "int": bool}
+or {"choices": [...]}}, declared per method family beside its registration
+(registry.register_search_space) or given as a TOML file of the same tables (--space).
+
+Pruning rung (--prune): a trial first trains the warm-up stage alone (its recipe with
+joint_epochs = 0, a model cached like any other), reports that model's seen-class CV top-1 as
+step 0, and Optuna's MedianPruner stops it there when it is below the median of earlier trials at
+the same step. A trial that survives trains its whole recipe (the warm-up again: the two are
+separate checkpoints). Methods or recipes without both stages have no rung.
+
+The study lives in an Optuna storage (SQLite under the cache by default; any RDB URL shared by
+several processes), named <method>--<protocol>--<hash of the space and the fixed overrides>, and is
+resumed when it exists. The outcome: an overlay protocol that includes the protocol and sets the
+best point (overlay_text), and a results document of kind "zsar-tune" (results.tune_document).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+import tomllib
+from pathlib import Path
+
+from .errors import UserError
+from .fields import check_value
+from .protocol import PROTOCOL_DIR, Protocol, Recipe, deep_merge, load_protocol
+
+
+# ----------------------------------------------------------------------------- the space
+
+def read_space(path: Path) -> dict:
+    """A search space from a TOML file: [recipe.joint_lr] low = 1e-5 high = 3e-4 log = true ..."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise UserError(f"search space {path}: {e}") from None
+    return {f"{section}.{name}": spec for section, table in data.items() for name, spec in table.items()}
+
+
+def check_space(space: dict) -> dict:
+    """Every name a recipe field or a method option, every spec a range or a list of choices; the
+    bounds of recipe fields inside their declared ranges (fields.py)."""
+    if not space:
+        raise UserError("the search space is empty")
+    import typing
+
+    hints = typing.get_type_hints(Recipe, include_extras=True)
+    for name, spec in space.items():
+        section, _, key = name.partition(".")
+        if section not in ("recipe", "method") or not key:
+            raise UserError(f"search space: '{name}' is neither recipe.<field> nor method.<option>")
+        if section == "recipe" and key not in hints:
+            raise UserError(f"search space: recipe has no field '{key}'")
+        if not isinstance(spec, dict) or not ("choices" in spec or {"low", "high"} <= set(spec)):
+            raise UserError(f"search space: '{name}' needs low and high, or choices")
+        if "choices" not in spec and not spec["low"] < spec["high"]:
+            raise UserError(f"search space: '{name}' needs low < high, got {spec['low']} and {spec['high']}")
+        if section == "recipe":
+            for v in spec.get("choices", [spec.get("low"), spec.get("high")]):
+                check_value(v, hints[key], f"search space {name}")
+    return space
+
+
+def space_hash(space: dict, overrides: dict, method_options: dict) -> str:
+    """What the objective depends on besides the method and the protocol."""
+    text = json.dumps([space, overrides, method_options], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def suggest(trial, space: dict) -> dict:
+    """One point of the space: {"recipe.joint_lr": 1e-4, "method.depth": 3, ...}."""
+    point = {}
+    for name, spec in space.items():
+        if "choices" in spec:
+            point[name] = trial.suggest_categorical(name, spec["choices"])
+        elif spec.get("int"):
+            point[name] = trial.suggest_int(name, int(spec["low"]), int(spec["high"]), log=bool(spec.get("log")))
+        else:
+            point[name] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]), log=bool(spec.get("log")))
+    return point
+
+
+def split_point(point: dict) -> tuple[dict, dict]:
+    """(recipe fields, method options) of a point."""
+    recipe = {k.split(".", 1)[1]: v for k, v in point.items() if k.startswith("recipe.")}
+    method = {k.split(".", 1)[1]: v for k, v in point.items() if k.startswith("method.")}
+    return recipe, method
+
+
+# ----------------------------------------------------------------------------- the objective
+
+def seen_cv(prep) -> dict:
+    """The seen-class CV of `run` (scoring.score_variant's first step) on a seen-only preparation."""
+    from .run import inference_variant
+    from .transfer.cv import cross_validate
+
+    P, sf, T = prep.protocol, prep.seen_feats, prep.protocol.transfer
+    return cross_validate(prep.seen_vecs, sf.features, sf.labels, T.theta, T.K, T.rho, T.cv_folds, P.recipe.seed,
+                          T.solver, T.mip_backend, inference_variant(prep.method))
+
+
+def make_objective(method: str, protocol: str, overrides: dict, method_options: dict, space: dict, ctx,
+                   prune: bool = True):
+    import optuna
+
+    from .prepare import prepare
+
+    def objective(trial) -> float:
+        t0 = time.time()
+        recipe, options = split_point(suggest(trial, space))
+        P = load_protocol(protocol, deep_merge(overrides, {"recipe": recipe}))
+        options = {**method_options, **options}
+        R = P.recipe
+        if prune and R.warmup_epochs > 0 and R.joint_epochs > 0:   # the rung: warm-up alone
+            rung = dataclasses.replace(P, recipe=dataclasses.replace(R, joint_epochs=0.0))
+            cv0 = seen_cv(prepare(method, rung, ctx, options, target=False))
+            trial.set_user_attr("warmup_cv_top1", cv0["cv_top1"])
+            trial.report(cv0["cv_top1"], 0)
+            if trial.should_prune():
+                trial.set_user_attr("seconds", round(time.time() - t0, 2))
+                raise optuna.TrialPruned()
+        prep = prepare(method, P, ctx, options, target=False)
+        cv = seen_cv(prep)
+        trial.report(cv["cv_top1"], 1)
+        trial.set_user_attr("cv", {k: cv[k] for k in ("variant", "theta", "K", "rho", "cv_top1", "folds")})
+        trial.set_user_attr("checkpoint", prep.key)
+        trial.set_user_attr("reused", prep.reused)
+        trial.set_user_attr("seconds", round(time.time() - t0, 2))
+        return cv["cv_top1"]
+
+    return objective
+
+
+# ----------------------------------------------------------------------------- the study
+
+def default_storage(cache_dir: Path) -> str:
+    path = Path(cache_dir) / "tune" / "studies.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def study_name(method: str, P: Protocol, space: dict, overrides: dict, method_options: dict) -> str:
+    return f"{method}--{P.name}--{space_hash(space, overrides, method_options)}"
+
+
+def open_study(name: str, storage: str, seed: int, prune: bool, create: bool = True):
+    """The study `name` in `storage`, created or resumed (load_if_exists). The sampler's seed is
+    `seed` plus the number of trials already there, so a resumed study does not re-draw the points
+    of its first trials."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if prune else optuna.pruners.NopPruner()
+    if not create:
+        try:
+            return optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            raise UserError(f"no study '{name}' in {storage}; `zsarbench tune` creates it") from None
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
+                                pruner=pruner)
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
+    return study
+
+
+def trial_rows(study) -> list[dict]:
+    """Every trial as a plain dict (results document and tables)."""
+    return [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
+             "intermediate": {str(k): v for k, v in t.intermediate_values.items()}, "user_attrs": t.user_attrs,
+             "started": t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None,
+             "finished": t.datetime_complete.isoformat(timespec="seconds") if t.datetime_complete else None}
+            for t in study.trials]
+
+
+def best_trial(study):
+    """The completed trial of the highest seen-class CV top-1 (None when none completed)."""
+    import optuna
+
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return max(done, key=lambda t: (t.value, -t.number)) if done else None
+
+
+# ----------------------------------------------------------------------------- the overlay
+
+def overlay_path(method: str, P: Protocol, cache_dir: Path, out: Path | None = None) -> Path:
+    """protocols/tuned/<method>--<protocol>.toml, or under the cache when protocols/ is not writable."""
+    if out is not None:
+        return Path(out)
+    folder = PROTOCOL_DIR / "tuned"
+    if not os.access(PROTOCOL_DIR, os.W_OK) or (folder.exists() and not os.access(folder, os.W_OK)):
+        folder = Path(cache_dir) / "tuned"
+    return folder / f"{method}--{P.name}.toml"
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise UserError(f"cannot write {v!r} to a protocol file")
+
+
+def overlay_text(path: Path, P: Protocol, overrides: dict, method_options: dict, point: dict, comment: str) -> str:
+    """An overlay protocol: `include` the protocol, then the fixed overrides (--set) and the best point."""
+    recipe, options = split_point(point)
+    tables = deep_merge(overrides, {"recipe": recipe})
+    tables = deep_merge(tables, {"method": {**method_options, **options}} if (method_options or options) else {})
+    src = Path(P.path).resolve()
+    try:
+        inc = os.path.relpath(src, Path(path).resolve().parent)
+    except ValueError:   # another drive
+        inc = str(src)
+    lines = [f"# {line}" for line in comment.splitlines()] + [f"include = {json.dumps(inc)}", ""]
+
+    def table(prefix: str, d: dict):
+        scalars = {k: v for k, v in d.items() if not isinstance(v, dict)}
+        if scalars:
+            lines.append(f"[{prefix}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
+            lines.append("")
+        for k, v in d.items():
+            if isinstance(v, dict):
+                table(f"{prefix}.{k}", v)
+
+    for name, d in tables.items():
+        if isinstance(d, dict):
+            table(name, d)
+        else:
+            lines.insert(len(lines) - 1, f"{name} = {_toml_value(d)}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+def tune(method: str, protocol: str, overrides: dict, method_options: dict, space: dict, ctx, trials: int | None,
+         timeout: float | None, seed: int, storage: str | None, prune: bool, out: Path | None, command: str,
+         on_trial=None) -> tuple[dict, Path, Path | None]:
+    """Run (or resume) the study, then write the overlay of its best trial and the "zsar-tune"
+    results document. Returns (document, overlay path, results path)."""
+    from .results import now, tune_document, write_results
+
+    check_space(space)
+    P = load_protocol(protocol, overrides)
+    storage = storage or default_storage(ctx.cache_dir)
+    name = study_name(method, P, space, overrides, method_options)
+    study = open_study(name, storage, seed, prune)
+    before, started, t0 = len(study.trials), now(), time.time()
+    ctx.log(f"study {name} in {storage}: {before} trials so far")
+    callbacks = [lambda st, tr: on_trial(st, tr)] if on_trial else []
+    study.optimize(make_objective(method, protocol, overrides, method_options, space, ctx, prune),
+                   n_trials=trials, timeout=timeout, callbacks=callbacks, gc_after_trial=True)
+    best = best_trial(study)
+    if best is None:
+        raise UserError(f"study {name}: no trial completed, so there is no best point to write")
+    path = overlay_path(method, P, ctx.cache_dir, out)
+    comment = (f"Tuned by `{command}` on the seen classes only (zsarbench/tune.py).\n"
+               f"Best seen-class CV top-1 {best.value:.3f} (trial {best.number} of {len(study.trials)}); "
+               f"study {name} in {storage}.\nNot a ZSAR result: run `zsarbench run {method} -p {path}` for that.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(overlay_text(path, P, overrides, method_options, best.params, comment) + "\n")
+    doc = tune_document(method, P, command, overrides, {"name": name, "storage": storage, "direction": "maximize",
+                        "sampler": f"TPESampler(seed={seed} + trials before this call)",
+                        "pruner": "MedianPruner(n_startup_trials=2) at the warm-up rung" if prune else None,
+                        "space": space, "method_options": method_options},
+                        trial_rows(study), {"number": best.number, "value": best.value, "params": best.params},
+                        str(path), {"trials_before": before, "trials_after": len(study.trials), "started": started,
+                                    "seconds": round(time.time() - t0, 2)})
+    return doc, path, write_results(doc, ctx.results_dir, P.name, f"{method}-tune")
