@@ -91,7 +91,7 @@ def test_tune_reads_seen_classes_only_picks_the_best_cv_and_resumes(tmp_path, ca
 def test_search_spaces_are_checked_and_declared_per_family():
     from zsarbench.errors import UserError
     from zsarbench.registry import search_space
-    from zsarbench.tune import check_space, overlay_text
+    from zsarbench.tune import check_space
 
     assert "method.depth" in search_space("rest18") and "recipe.joint_lr" in search_space("rest_tiny")
     for bad in ({"recipe.no_such": {"low": 1, "high": 2}}, {"recipe.joint_lr": {"low": 1}},
