@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from .data.datasets import VideoSet, resolve_dataset
+from .data.datasets import VideoSet, check_crop, resolve_dataset
 from .data.frame_cache import attach_frame_cache
 from .data.overlap import OverlapResult, remove_overlap
 from .engine import dist
@@ -119,6 +119,7 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
 
     def dataset(name: str) -> VideoSet:
         vs = resolve_dataset(name, P, ctx.cache_dir, ctx.progress, ctx.data_roots, allow)
+        check_crop(vs, R.crop, R.resize)
         if R.frame_cache:  # one cache per dataset (`zsarbench data cache` builds the same); subsets keep it
             vs = attach_frame_cache(vs, ctx.cache_dir, R.resize or None, ctx.progress)
         return vs

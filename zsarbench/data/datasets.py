@@ -15,7 +15,7 @@ import torch
 from ..errors import UserError
 from .features import is_feature_file, read_feature_clips
 from .frame_cache import slot_key
-from .video import CorruptVideo, read_clips, sample_clips
+from .video import CorruptVideo, get_batch, open_video, read_clips, sample_clips
 from .videoset import VideoSet, dataset_digest, folder_per_class  # VideoSet re-exported: its home is videoset.py
 
 
@@ -130,6 +130,26 @@ def skipped_error(what: str, n: int, skipped, small, crop: int) -> UserError:
     example = f" (e.g. {min(unreadable)})" if unreadable else ""
     return UserError(f"{what}: none of its {n} videos could be read{example}; `zsarbench data check NAME` "
                      "lists the unreadable ones")
+
+
+def check_crop(vs: VideoSet, crop: int, resize: int, probe: int = 8) -> None:
+    """Before any training: a set whose videos (a few probed, evenly spaced) are all smaller than the
+    crop is a one-line UserError, not a run in which every clip is skipped. Decoding at `resize`
+    (load-time checked against the crop) and feature files have nothing to probe."""
+    if resize or not len(vs):
+        return
+    sizes = []
+    for i in np.unique(np.linspace(0, len(vs) - 1, min(probe, len(vs))).astype(int)):
+        if is_feature_file(vs.paths[i]):
+            return
+        try:
+            sizes.append(get_batch(open_video(vs.paths[i]), [0]).shape[1:3])
+        except CorruptVideo:
+            continue     # unreadable ones are counted where they are met
+    if sizes and all(min(h, w) < crop for h, w in sizes):
+        h, w = sizes[0]
+        raise UserError(f"dataset '{vs.name}': its videos are {h}x{w} ({len(sizes)} of {len(sizes)} probed), "
+                        f"smaller than the {crop}-pixel crop: set recipe.resize or recipe.crop")
 
 
 # ----------------------------------------------------------------------------- resolution
