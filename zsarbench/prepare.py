@@ -115,16 +115,23 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
     R = P.recipe
     dist.others_wait()  # torchrun: rank 0 generates data and builds caches first (up to main_done)
     emb = load_embedding(P.embedding.name, str(ctx.cache_dir))
-    allow = getattr(ctx, "allow_nonstandard", False)
+    allow = ctx.allow_nonstandard
 
     def dataset(name: str) -> VideoSet:
         vs = resolve_dataset(name, P, ctx.cache_dir, ctx.progress, ctx.data_roots, allow)
         check_crop(vs, R.crop, R.resize)
+        return vs
+
+    def cached(vs: VideoSet) -> VideoSet:
         if R.frame_cache:  # one cache per dataset (`zsarbench data cache` builds the same); subsets keep it
             vs = attach_frame_cache(vs, ctx.cache_dir, R.resize or None, ctx.progress)
         return vs
 
+    # both sets read and checked (signature, crop) before either is decoded into the frame cache:
+    # a wrong target root is the run's only line, whatever the state of the cache
     source = dataset(P.source.dataset)
+    target_set = dataset(P.target.dataset) if target else None
+    source = cached(source)
     _, source_vecs = words_and_vectors(source, emb)
     others = {}
     for name in P.source.remove_overlap_with:
@@ -139,7 +146,7 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
         ctx.log(f"source {source.name}: training on {len(seen.classes)} classes / {len(seen)} videos "
                 f"(removed {len(overlap.removed)} overlapping); target not read (seen classes only)")
         return Data(source, overlap, seen, seen_words, seen_vecs, None, None, allow)
-    target = dataset(P.target.dataset)
+    target = cached(target_set)
     _, target_vecs = words_and_vectors(target, emb)
     leaked = sorted(set(seen.classes) & set(target.classes))
     if leaked:  # a target class among the training classes would make the test not zero-shot
