@@ -186,6 +186,10 @@ def resolve_dataset(name: str, protocol, cache_dir: Path, progress=None,
     subsets = {protocol.source.dataset: protocol.source.subsets, protocol.target.dataset: protocol.target.subsets}
     if name in subsets:
         vs = vs.select_subsets(subsets[name])
+        if name == protocol.target.dataset and protocol.target.split == "pinned":
+            from .pinned import pin_target
+
+            vs = pin_target(vs, protocol.target, allow_nonstandard)
         if not len(vs):
             raise UserError(f"dataset '{name}': no videos found under {root} (root from {origin}); "
                             f"`zsarbench data check {name}` lists what is there and what is missing")
