@@ -88,3 +88,24 @@ def test_each_new_protocol_runs_on_the_miniature_trees(roots, tmp_path, cache_di
     split = one["splits"][0]
     assert len(split["unseen_classes"]) == 5 and split["n_candidates"] == 6 and split["chance_top1"] == round(100 / 6, 3)
     assert np.array(split["confusion"]).shape == (6, 6)
+
+
+def test_feature_trees_carry_official_subsets_and_pinned_classes(tmp_path):
+    """The features route (docs/features.md): subsets.json gives a feature tree its official subsets,
+    so the official splits and the pinned classes apply to features as to videos."""
+    from feature_fixtures import make_fixture
+    from zsarbench.data.datasets import resolve_dataset
+
+    root = make_fixture(tmp_path / "k600", ["arguing", "sawing wood", "abseiling"], 2, naming="kinetics")
+    (root / "subsets.json").write_text(json.dumps({"test": ["arguing/v000.npy", "sawing wood/v001.npy",
+                                                            "abseiling/v000.npy"]}))
+    P = load_protocol("kinetics600-zs-1", {"target": {"dataset": "features-k600"}})
+    roots = {"features-k600": str(root)}
+    with pytest.raises(UserError, match="218 of the protocol's 220 pinned classes"):
+        resolve_dataset("features-k600", P, tmp_path, roots=roots)
+    vs = resolve_dataset("features-k600", P, tmp_path, roots=roots, allow_nonstandard=True)
+    assert vs.classes == ["arguing", "sawing wood"] and [p.split("/")[-2:] for p in vs.paths] == \
+        [["arguing", "v000.npy"], ["sawing wood", "v001.npy"]]
+    (root / "subsets.json").write_text("[1]")
+    with pytest.raises(UserError, match="subsets.json: expected"):
+        resolve_dataset("features-k600", P, tmp_path, roots=roots, allow_nonstandard=True)

@@ -11,6 +11,7 @@ and swapped files do not."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from ..errors import UserError
@@ -62,7 +63,7 @@ def protocol_sets(P, cache_dir, roots, allow_nonstandard: bool, progress=None) -
                             "`data freeze` is for real datasets and feature files")
         sets[name] = (sets[name][0] + "+" + role if name in sets else role,
                       resolve_dataset(name, P, cache_dir, progress, roots, allow_nonstandard),
-                      str(dataset_root(name, roots)[0]))
+                      os.path.abspath(dataset_root(name, roots)[0]))   # checkable from any folder
     return sets
 
 
