@@ -157,3 +157,52 @@ def official_classes(kind: str) -> list[str] | None:
     """The public class list of ucf101 | hmdb51 | kinetics700 | activitynet200, None where absent."""
     path = CLASSLISTS / f"{kind}.txt"
     return [c for c in path.read_text().splitlines() if c] if path.is_file() else None
+
+
+# ----------------------------------------------------------------------------- the CLIP-era protocols
+
+def build_ucf101_official(root: Path) -> Path:
+    """build_ucf101 with the three official splits (train/testlist01-03.txt): split 2 swaps split 1's
+    train and test groups, split 3 tests every readable video, so each split's test list differs."""
+    build_ucf101(root)
+    lists = root / "ucfTrainTestlist"
+    test1 = (lists / "testlist01.txt").read_text().split()
+    train1 = [ln.split()[0] for ln in (lists / "trainlist01.txt").read_text().splitlines()]
+    (lists / "testlist02.txt").write_text("".join(f"{p}\n" for p in train1))
+    (lists / "trainlist02.txt").write_text("".join(f"{p} 1\n" for p in test1))
+    (lists / "testlist03.txt").write_text("".join(f"{p}\n" for p in sorted(train1 + test1)))
+    (lists / "trainlist03.txt").write_text("")
+    return root
+
+
+def build_hmdb51_official(root: Path) -> Path:
+    """build_hmdb51 with <class>_test_split2/3.txt: split 2 swaps split 1's tags, split 3 tests video 0
+    and leaves video 1 unused (0)."""
+    build_hmdb51(root)
+    splits = root / "testTrainMulti_7030_splits"
+    for c in HMDB_CLASSES:
+        v0, v1 = f"{c}_video_0.avi", f"{c}_video_1.avi"
+        (splits / f"{c}_test_split2.txt").write_text(f"{v0} 2 \n{v1} 1 \n")
+        (splits / f"{c}_test_split3.txt").write_text(f"{v0} 2 \n{v1} 0 \n")
+    return root
+
+
+# A few of Elaborative Rehearsal's pinned Kinetics-600 classes (protocols/_k600zs-split*.toml): test
+# classes of every split, of two splits, and a validation class of split 1, plus a Kinetics-400 class.
+K600_TEST_CLASSES = ["arguing", "backflip (human)", "base jumping", "acting in play", "adjusting glasses"]
+K600_OTHER_CLASSES = ["alligator wrestling", "abseiling"]
+
+
+def build_kinetics600(root: Path, per_class: int = 2) -> Path:
+    """annotations/test.csv with labels (Kinetics-600's test set as released with labels) and trimmed
+    clips flat in test/."""
+    (root / "annotations").mkdir(parents=True)
+    rows = [(c, f"k6{ci:02d}{k:06d}", 0, 2, "test") for ci, c in enumerate(K600_TEST_CLASSES + K600_OTHER_CLASSES)
+            for k in range(per_class)]
+    with open(root / "annotations" / "test.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["label", "youtube_id", "time_start", "time_end", "split"])
+        w.writerows(rows)
+    for i, (_, yid, t0, t1, _) in enumerate(rows):
+        mp4(root / "test" / f"{yid}_{t0:06d}_{t1:06d}.mp4", seed=600 + i)
+    return root

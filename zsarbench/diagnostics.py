@@ -65,7 +65,7 @@ def seen_probe_top1(feats: np.ndarray, labels: np.ndarray, seed: int = 0, folds:
 def diagnostics(prep) -> dict:
     """The ceilings of a prepared (method, protocol) with target features (run.py)."""
     P, tf, sf = prep.protocol, prep.target_feats, prep.seen_feats
-    splits = P.splits(len(prep.target.classes))
+    splits = P.splits(len(prep.target.classes), prep.target.classes)
     oracle = [oracle_top1(tf.features, tf.labels, unseen) for unseen in splits]
     return {"oracle_top1": {**summarise([o for o in oracle if o == o]), "per_split": oracle},
             "seen_probe_top1": seen_probe_top1(sf.features, sf.labels, P.recipe.seed),

@@ -43,9 +43,18 @@ class Source:
 @dataclass
 class Target:
     dataset: str
-    split: Annotated[str, OneOf("0/50", "0/100")] = "0/50"   # half the classes unseen, or all
+    # 0/50: half the classes unseen, drawn per split; 0/100: all; official: all classes, split s tested
+    # on the videos of official subset split_subsets[s]; pinned: split s's unseen classes named in pinned
+    split: Annotated[str, OneOf("0/50", "0/100", "official", "pinned")] = "0/50"
     n_splits: Count = 10
     subsets: list[str] = field(default_factory=list)  # official subsets to test on; empty: every labelled video
+    split_subsets: list[str] = field(default_factory=list)   # split "official": the test subset of each split
+    # split "pinned": split name -> {test = [class names], val = [class names]}; val classes are
+    # recorded for tuning and never scored
+    pinned: dict = field(default_factory=dict)
+    # the classifier's candidate classes per split: the split's unseen classes, or every class of the
+    # target as the protocol reads it (0/50: the target's seen half too; pinned: test + val classes)
+    candidates: Annotated[str, OneOf("unseen", "all")] = "unseen"
 
 
 @dataclass
@@ -132,8 +141,21 @@ class Protocol:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def splits(self, n_classes: int) -> list[list[int]]:
-        return make_splits(n_classes, self.target.split, self.target.n_splits)
+    def splits(self, n_classes: int, classes: list[str] | None = None) -> list[list[int]]:
+        """Unseen class indices per split; "pinned" needs the target's class names (`classes`)."""
+        T = self.target
+        if T.split == "pinned":
+            if classes is None:
+                raise ValueError("pinned splits need the target's class names")
+            index = {c: i for i, c in enumerate(classes)}
+            return [sorted(index[c] for c in T.pinned[s]["test"] if c in index) for s in self.pinned_names()]
+        if T.split == "official":
+            return [list(range(n_classes)) for _ in T.split_subsets]
+        return make_splits(n_classes, T.split, T.n_splits)
+
+    def pinned_names(self) -> list[str]:
+        """The pinned splits' names, in the order they are scored."""
+        return sorted(self.target.pinned)
 
 
 def make_splits(n_classes: int, split: str, n_splits: int) -> list[list[int]]:
@@ -144,7 +166,7 @@ def make_splits(n_classes: int, split: str, n_splits: int) -> list[list[int]]:
     if split == "0/50":
         return [sorted(np.random.RandomState(s).permutation(n_classes)[: n_classes // 2].tolist())
                 for s in range(n_splits)]
-    raise UserError(f"unknown split '{split}'; use \"0/50\" or \"0/100\"")
+    raise UserError(f"unknown split '{split}'; use \"0/50\", \"0/100\", \"official\" or \"pinned\"")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -261,3 +283,34 @@ def _validate(p: Protocol) -> None:
     if r.resize and r.crop > r.resize:
         raise UserError(f"recipe.crop {r.crop} is larger than the frames (recipe.resize {r.resize}): "
                         "lower recipe.crop or raise recipe.resize")
+    _validate_target(p.target)
+
+
+def _validate_target(t: Target) -> None:
+    """split_subsets belong to "official", pinned to "pinned"; each fixes n_splits."""
+    if (t.split == "official") != bool(t.split_subsets):
+        raise UserError('target.split_subsets (one official test subset per split) goes with target.split = '
+                        f'"official", got split "{t.split}" and {len(t.split_subsets)} split_subsets')
+    if (t.split == "pinned") != bool(t.pinned):
+        raise UserError('target.pinned (test and val class names per split) goes with target.split = "pinned", '
+                        f'got split "{t.split}" and {len(t.pinned)} pinned splits')
+    if t.split == "official":
+        if t.n_splits != len(t.split_subsets):
+            raise UserError(f"target.n_splits {t.n_splits} must equal the {len(t.split_subsets)} target.split_subsets")
+        outside = [s for s in t.split_subsets if t.subsets and s not in t.subsets]
+        if outside:
+            raise UserError(f"target.split_subsets {', '.join(outside)} not in target.subsets {t.subsets}")
+    for name, split in t.pinned.items():
+        where = f"target.pinned.{name}"
+        if not isinstance(split, dict) or set(split) - {"test", "val"} or "test" not in split:
+            raise UserError(f"{where} must be a table with a 'test' list of class names (and optionally 'val')")
+        for key, names in split.items():
+            if not isinstance(names, list) or not names or not all(isinstance(c, str) for c in names):
+                raise UserError(f"{where}.{key} must be a non-empty list of class names")
+            if len(set(names)) != len(names):
+                raise UserError(f"{where}.{key} names a class twice")
+        both = set(split["test"]) & set(split.get("val", []))
+        if both:
+            raise UserError(f"{where}: classes both test and val: {', '.join(sorted(both)[:5])}")
+    if t.split == "pinned" and t.n_splits != len(t.pinned):
+        raise UserError(f"target.n_splits {t.n_splits} must equal the {len(t.pinned)} target.pinned splits")

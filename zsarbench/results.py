@@ -128,7 +128,10 @@ def header(kind: str, command: str, overrides: dict | None, seed: int) -> dict:
 def dataset_fields(vs) -> dict:
     """What identifies a dataset a run read: its layout, signature verdict and digests of its class
     and video lists (of the whole dataset as read from its root: `zsarbench data check` shows the same)."""
-    return {"layout": vs.layout, "signature": vs.signature, "digest": vs.digest}
+    out = {"layout": vs.layout, "signature": vs.signature, "digest": vs.digest}
+    if vs.pinned_missing:   # a pinned protocol run on part of its classes (--allow-nonstandard)
+        out["pinned_classes_missing"] = list(vs.pinned_missing)
+    return out
 
 
 def prepared_fields(prep, device: str) -> dict:

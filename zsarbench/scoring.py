@@ -35,6 +35,17 @@ class SplitInputs:
     seed: int = 0                 # the t-SNE map's sampling
     gzsl_feats: np.ndarray | None = None    # seen-class test videos (generalized ZSL)
     gzsl_labels: np.ndarray | None = None
+    split_videos: list[np.ndarray] | None = None   # per split, a mask over target_feats ("official" splits)
+    candidates: str = "unseen"    # protocol target.candidates: the split's unseen classes, or all
+
+
+def split_videos(prep) -> list[np.ndarray] | None:
+    """Split s of an "official" protocol tests the videos of official subset split_subsets[s] (UCF101
+    testlist0s, HMDB51 test s): masks over the target feature rows. None: every video, every split."""
+    T, tf = prep.protocol.target, prep.target_feats
+    if T.split != "official":
+        return None
+    return [prep.target.subsets[name][tf.index] for name in T.split_subsets]
 
 
 def inputs_of(prep, seen_vecs: np.ndarray | None = None, target_vecs: np.ndarray | None = None) -> SplitInputs:
@@ -44,7 +55,8 @@ def inputs_of(prep, seen_vecs: np.ndarray | None = None, target_vecs: np.ndarray
     return SplitInputs(tf.features, tf.labels, prep.target.classes,
                        prep.target_vecs if target_vecs is None else target_vecs, prep.seen_feats.class_means,
                        prep.seen_vecs if seen_vecs is None else seen_vecs, prep.seen.classes, prep.protocol.transfer,
-                       prep.protocol.recipe.seed, None if g is None else g.features, None if g is None else g.labels)
+                       prep.protocol.recipe.seed, None if g is None else g.features, None if g is None else g.labels,
+                       split_videos(prep), prep.protocol.target.candidates)
 
 
 def score_split(x: SplitInputs, index: int, unseen: list[int], variant: str, params: dict,
@@ -54,31 +66,37 @@ def score_split(x: SplitInputs, index: int, unseen: list[int], variant: str, par
     relatedness matrix and a t-SNE map (report/projection.py)."""
     T = x.transfer
     sel = np.isin(x.target_labels, unseen)
-    y = np.searchsorted(np.asarray(unseen), x.target_labels[sel])
+    if x.split_videos is not None:   # an official split: its own test list
+        sel &= x.split_videos[index]
+    # the test videos are the unseen classes'; the candidates are those, or every target class
+    cand = list(range(len(x.target_classes))) if x.candidates == "all" else list(unseen)
+    y = np.searchsorted(np.asarray(cand), x.target_labels[sel])
     feats = x.target_feats[sel]
-    scores, res = unseen_scores(variant, feats, x.seen_protos, x.seen_vecs, x.target_vecs[unseen],
+    scores, res = unseen_scores(variant, feats, x.seen_protos, x.seen_vecs, x.target_vecs[cand],
                                 params["theta"], params["K"], params["rho"], T.solver, T.mip_backend)
     names, seen_names = x.target_classes, x.seen_classes
     out = {"index": index, "unseen_classes": [names[c] for c in unseen], "n_videos": int(sel.sum()),
            "top1": round(100 * float(top_k_hits(scores, y, 1).mean()), 3),
            "top5": round(100 * float(top_k_hits(scores, y, 5).mean()), 3),
            "mean_class_top1": round(mean_class_accuracy(scores, y), 3),
-           "chance_top1": round(100 / len(unseen), 3),
+           "chance_top1": round(100 / len(cand), 3),
            "hubness": hubness(scores)}
-    conf = confusion_matrix(scores, y, len(unseen))  # rows: true class, columns: predicted, unseen order
-    out["per_class_top1"] = {names[c]: round(float(a), 3) for c, a in zip(unseen, per_class_accuracy(conf))
+    if x.candidates == "all":
+        out["n_candidates"] = len(cand)
+    conf = confusion_matrix(scores, y, len(cand))  # rows: true class, columns: predicted, candidate order
+    out["per_class_top1"] = {names[c]: round(float(a), 3) for c, a in zip(cand, per_class_accuracy(conf))
                              if not np.isnan(a)}
     out["confusion"] = conf.tolist()
     if res is not None:
         out.update(solver=res.solver, solve_seconds=round(res.solve_seconds, 4))
         if get_variant(variant).space == "V":   # rows are unseen classes: their edges are the result
-            out["edges"] = {names[unseen[j]]: [[seen_names[i], round(float(res.M[j, i]), 4)]
-                                               for i in np.flatnonzero(res.A[j])] for j in range(len(unseen))}
-            out["empty_rows"] = [names[unseen[j]] for j in res.empty_rows]
-            if detail:  # rows: unseen_classes, columns: data.source.seen_classes
+            out["edges"] = {names[cand[j]]: [[seen_names[i], round(float(res.M[j, i]), 4)]
+                                             for i in np.flatnonzero(res.A[j])] for j in range(len(cand))}
+            out["empty_rows"] = [names[cand[j]] for j in res.empty_rows]
+            if detail:  # rows: the candidates (unseen_classes unless candidates = "all"), columns: seen classes
                 from .report.projection import projection
                 out["relatedness"] = np.round(res.M, 4).tolist()
-                out["projection"] = projection(feats, y, res.prototypes, out["unseen_classes"], x.seed)
+                out["projection"] = projection(feats, y, res.prototypes, [names[c] for c in cand], x.seed)
         else:                                   # rows are test videos
             out["n_empty_rows"] = len(res.empty_rows)
     if gzsl:
@@ -139,7 +157,7 @@ def score_variant(prep, variant: str, progress=None, cv_memo: dict | None = None
     cv = cv_memo[memo]
     cv_s, t = round(time.time() - t, 2), time.time()
     splits = [score_split(x, s, unseen, variant, cv, gzsl, detail=detail and s == 0)
-              for s, unseen in enumerate(P.splits(len(x.target_classes)))]
+              for s, unseen in enumerate(P.splits(len(x.target_classes), x.target_classes))]
     return {"variant": variant, "cv": cv, "cv_reused": reused, "splits": splits, "aggregate": aggregate(splits),
             "cv_s": cv_s, "eval_s": round(time.time() - t, 2),
             "solve_s": round(sum(sp.get("solve_seconds", 0.0) for sp in splits), 4)}

@@ -3,10 +3,13 @@ class names and words, and the overlap between source and targets."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.table import Table
 
 from ..context import check_outputs, command_line, default_cache_dir
+from ..errors import UserError
 from .common import (allow_nonstandard_option, cache_option, data_root_option, first, make_progress, out,
                      results_dir_option)
 
@@ -79,19 +82,89 @@ def _real_dataset(name: str, data_roots, allow_nonstandard: bool = False) -> tup
     return load_dataset(name, root, allow_nonstandard), origin
 
 
+@data.command("freeze")
+@click.option("--protocol", "-p", "protocol_name", required=True, help="Protocol whose videos to list.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
+              help="Manifest file to write [default: ./<protocol>.videos.json].")
+@click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override protocol fields (recorded).")
+@data_root_option
+@allow_nonstandard_option
+@cache_option
+def data_freeze(protocol_name, out_path, force, sets, data_roots, allow_nonstandard, cache_dir):
+    """Write the videos PROTOCOL reads (source and target: path relative to the root, size, fast
+    content hash) to a manifest that `data check --against` compares a dataset copy with."""
+    from ..data.manifest import HASH, build_manifest
+    from ..data.roots import parse_roots
+    from ..protocol import load_protocol, parse_set
+    from ..results import write_json_atomic
+
+    overrides = parse_set(list(sets))
+    P = load_protocol(protocol_name, overrides)
+    path = out_path or Path(f"{P.name}.videos.json")
+    if path.exists() and not force:   # a manifest is a record: never replaced by accident
+        raise UserError(f"{path} exists; pass --force to overwrite it, or --out another file")
+    check_outputs(cache_dir, cache=True)
+    with make_progress() as progress:
+        m = build_manifest(P, overrides, cache_dir or default_cache_dir(), parse_roots(data_roots),
+                           allow_nonstandard, command_line(), progress)
+    write_json_atomic(path, m)
+    for name, d in m["datasets"].items():
+        out.print(f"{name} ({d['role']}): {d['n_videos']} videos under {d['root']}", markup=False)
+    out.print(f"hash: {HASH}", markup=False)
+    out.print(f"manifest: {path}", markup=False)
+
+
+def _check_against(manifest_path: Path, data_roots, cache_dir) -> None:
+    """`data check --against`: missing, extra and changed videos per dataset; exit 1 if any."""
+    import sys
+
+    from ..data.manifest import check_against, read_manifest
+    from ..data.roots import parse_roots
+
+    m = read_manifest(manifest_path)
+    with make_progress() as progress:
+        rep = check_against(m, cache_dir or default_cache_dir(), parse_roots(data_roots), progress)
+    table = Table("dataset", "root", "frozen", "missing", "extra", "changed",
+                  title=f"{manifest_path}: protocol {m['protocol']}, frozen {m['created']}")
+    for name, r in rep.items():
+        table.add_row(name, r["root"], str(r["n_frozen"]), str(len(r["missing"])), str(len(r["extra"])),
+                      str(len(r["changed"])))
+    out.print(table)
+    differ = False
+    for name, r in rep.items():
+        for what in ("missing", "extra", "changed"):
+            for p in r[what]:
+                out.print(f"{what}: {name}: {p}", markup=False)
+            differ |= bool(r[what])
+    out.print("the videos differ from the manifest" if differ else "identical to the manifest", markup=False)
+    sys.exit(1 if differ else 0)
+
+
 @data.command("check")
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option("--against", "against", type=click.Path(path_type=Path), default=None, metavar="MANIFEST",
+              help="Compare the videos of the manifest's protocol with the manifest (`data freeze`): "
+                   "missing, extra and changed videos; exit code 1 if any.")
 @click.option("--probe", type=int, default=None, metavar="N",
               help="Open a seeded sample of N videos to find unreadable ones (default: all).")
 @data_root_option
 @results_dir_option()
-def data_check(name, probe, data_roots, results_dir):
+@cache_option
+def data_check(name, against, probe, data_roots, results_dir, cache_dir):
     """Classes, videos per class, missing classes and videos, unreadable files of dataset NAME; the
-    layout found, whether it matches the dataset's signature, and the digests runs record."""
+    layout found, whether it matches the dataset's signature, and the digests runs record.
+    With --against MANIFEST: the videos against a manifest `data freeze` wrote."""
     from ..data.check import check_dataset
     from ..data.signatures import NONSTANDARD
     from ..results import new_results_path, write_json_atomic
 
+    if against is not None:
+        if name:
+            raise UserError("give NAME or --against MANIFEST, not both (the manifest names its datasets)")
+        return _check_against(against, data_roots, cache_dir)
+    if not name:
+        raise UserError("give a dataset NAME, or --against MANIFEST")
     check_outputs(results_dir=results_dir, result_folders=["data-check"])
     vs, origin = _real_dataset(name, data_roots, allow_nonstandard=True)   # a check reports a mismatch
     with make_progress() as progress:

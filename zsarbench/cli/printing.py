@@ -33,6 +33,14 @@ def print_result(result: dict, path: Path) -> None:
     out.print(f"chance top-1 {agg['chance_top1']:.1f}%  |  {inference} (CV top-1 on seen classes "
               f"{tr['cv']['cv_top1']:.1f}%)  |  {result['timings']['total_s']:.0f} s"
               + (f"  |  {cost['gmac_per_clip']:.3g} GMAC x {cost['test_clips']} clips" if cost.get("measured") else ""))
+    T = result.get("protocol", {}).get("target", {})
+    if T.get("candidates") == "all" and "n_candidates" in result["splits"][0]:
+        out.print(f"candidates: all {result['splits'][0]['n_candidates']} target classes (target.candidates = all), "
+                  "not only each split's unseen ones")
+    missing = result.get("data", {}).get("target", {}).get("pinned_classes_missing")
+    if missing:
+        out.print(f"[yellow]note: {len(missing)} pinned classes are not in the target's annotations "
+                  "(--allow-nonstandard): not the protocol's full class list[/yellow]")
     if "gzsl" in agg:
         g = {k: _pm(v) for k, v in agg["gzsl"].items()}
         out.print(f"generalized ZSL (seen + unseen candidates): seen top-1 {g['seen_top1']}, "

@@ -122,11 +122,18 @@ def show(what, name):
     for k, v in p.items():
         if not isinstance(v, dict):
             out.print(f"{k} = {_toml(v)}", markup=False)
+    pinned = p["target"].pop("pinned", {})
     for section, body in p.items():
         if isinstance(body, dict):
             out.print(f"\n[{section}]", markup=False)
             for k, v in body.items():
                 out.print(f"{k} = {_toml(v)}", markup=False)
+    for split, lists in sorted(pinned.items()):  # one name a line: the lists are the point of these protocols
+        for key, what in (("test", "test classes (scored)"), ("val", "validation classes (tuning only, never scored)")):
+            if key in lists:
+                out.print(f"\n[target.pinned.{split}.{key}]  # {len(lists[key])} {what}", markup=False)
+                for c in lists[key]:
+                    out.print(c, markup=False)
 
 
 def _toml(v) -> str:

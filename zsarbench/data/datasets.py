@@ -173,19 +173,21 @@ def resolve_dataset(name: str, protocol, cache_dir: Path, progress=None,
     from .adapters import load_dataset
     from .roots import dataset_root
 
+    root, origin = dataset_root(name, roots)
     if name.startswith("features-"):  # precomputed feature sequences (data/features.py)
         from .features import feature_dataset
 
-        vs = feature_dataset(name, dataset_root(name, roots)[0])
-        vs.digest = dataset_digest(vs)
-        return vs
-
-    root, origin = dataset_root(name, roots)
-    vs = load_dataset(name, root, allow_nonstandard)
+        vs = feature_dataset(name, root)
+    else:
+        vs = load_dataset(name, root, allow_nonstandard)
     vs.digest = dataset_digest(vs)
     subsets = {protocol.source.dataset: protocol.source.subsets, protocol.target.dataset: protocol.target.subsets}
     if name in subsets:
         vs = vs.select_subsets(subsets[name])
+        if name == protocol.target.dataset and protocol.target.split == "pinned":
+            from .pinned import pin_target
+
+            vs = pin_target(vs, protocol.target, allow_nonstandard)
         if not len(vs):
             raise UserError(f"dataset '{name}': no videos found under {root} (root from {origin}); "
                             f"`zsarbench data check {name}` lists what is there and what is missing")

@@ -58,9 +58,27 @@ def feature_dataset(name: str, root: Path) -> VideoSet:
     if not paths:
         raise UserError(f"feature dataset '{name}': no {SUFFIX} files under {root}/<class>/")
     vs = VideoSet(name, root, classes, paths, labels, meta.get("naming", "folder"))
+    vs.subsets = read_subsets(root, paths)
     vs.notes.append(f"precomputed features: dim {meta['dim']}, {meta['tokens_per_step']} token(s) per step; "
                     f"train with --set method.backbone={backbone_name(meta)}")
     return vs
+
+
+def read_subsets(root: Path, paths: list[str]) -> dict[str, np.ndarray]:
+    """ROOT/subsets.json (optional): {"<subset>": ["<class>/<video>.npy", ...]}, the official subsets
+    of the videos the features were computed from (Kinetics "train", UCF101 "testlist01", HMDB51
+    "test1"), so protocols that select subsets (target.subsets, the official splits) run on features."""
+    path = root / "subsets.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as e:
+        raise UserError(f"{path}: not readable JSON ({e})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise UserError(f'{path}: expected {{"<subset>": ["<class>/<video>{SUFFIX}", ...]}}')
+    rel = [str(Path(p).relative_to(root)) for p in paths]
+    return {name: np.isin(rel, [str(x) for x in listed]) for name, listed in sorted(data.items())}
 
 
 def backbone_name(meta: dict) -> str:

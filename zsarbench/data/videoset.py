@@ -35,6 +35,7 @@ class VideoSet:
     layout: str = ""              # which of the dataset's layouts the root has (adapters.py)
     signature: str = ""           # the signature verdict (signatures.py): "UCF101: 101 classes", "nonstandard ..."
     digest: dict = field(default_factory=dict)  # of the whole dataset as read from its root (dataset_digest)
+    pinned_missing: list[str] = field(default_factory=list)  # a pinned protocol's classes not in the annotations
 
     def __len__(self) -> int:
         return len(self.paths)
