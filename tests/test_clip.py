@@ -172,3 +172,12 @@ def test_fine_tuned_run_end_to_end(tmp_path, cache_dir):
     assert d["method"]["config"]["template"] == "person" and len(d["splits"]) == 3
     ckpt = torch.load(d["checkpoint"]["path"], weights_only=True)
     assert ckpt["method"]["model"], "a fine-tuned model is stored"
+
+
+@pytest.mark.train
+def test_tune_chooses_the_template_on_the_seen_classes(tmp_path, cache_dir):
+    overlay = tmp_path / "overlay.toml"
+    run_here("tune", "clip_tiny", *TINY, "--trials", "2", "--seed", "0", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+             "--out", overlay, "--cache-dir", cache_dir, "--results-dir", tmp_path / "res")
+    import tomllib
+    assert tomllib.loads(overlay.read_text())["method"]["template"] in ("name", "person", "ensemble")

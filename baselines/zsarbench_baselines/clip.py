@@ -32,11 +32,17 @@ from zsarbench.errors import UserError
 from zsarbench.fields import Range
 from zsarbench.methods.base import Method, check_options, crop_on_device
 from zsarbench.protocol import Recipe
+from zsarbench.registry import register_search_space
 
 from . import clip_model as cm
 
 DEFAULTS = dict(arch="ViT-B-32", weights="", template="person", frames=8, finetune=False)
 OPTIONS = dict(arch=str, weights=str, template=str, frames=Annotated[int, Range(1)], finetune=bool)
+
+# `zsarbench tune` (seen classes only): the prompt for zero-shot; the fine-tuning's learning rate too
+register_search_space("clip_*_ft", {"method.template": {"choices": list(cm.TEMPLATES)},
+                                    "recipe.joint_lr": {"low": 1e-6, "high": 1e-4, "log": True}})
+register_search_space("clip_*", {"method.template": {"choices": list(cm.TEMPLATES)}})
 
 
 class _FinetuneStep(nn.Module):
