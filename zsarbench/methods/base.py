@@ -9,6 +9,9 @@ code that never looks inside it.
   space = "semantic": encode maps videos into the label-embedding space; unseen classes are
                       their label vectors (E2E-style baselines). The pipeline passes such a method
                       the seen classes' label vectors: fit(..., label_vectors=(C, d) array).
+                      A semantic method with its own text encoder (an image-text model) sets
+                      text_encoder = True: its class_vectors then name the classes in place of the
+                      protocol's embedding (prepare.own_class_vectors).
 A method is registered with @register_method (zsarbench/registry.py) or, from another package,
 through the entry-point group `zsarbench.methods`; docs/write-your-own-method.md walks through it.
 """
@@ -65,6 +68,7 @@ class Method(ABC):
     # What the shared encode() runs: the network (built by fit / load_state_dict) and its frames per clip.
     model: torch.nn.Module | None = None
     frames: int = 0
+    text_encoder: bool = False   # True: class_vectors gives the label vectors it is scored against
 
     def __init__(self, **config):
         self.cfg = dict(config)
@@ -125,6 +129,18 @@ class Method(ABC):
             bad = [p for p in dict.fromkeys(videos.paths) if p in bad_set]
             small = sorted({b for p in parts for b in p[3]})
         return Encoded(feats, index, bad, small)
+
+    def class_vectors(self, class_words: list[list[str]]) -> np.ndarray:
+        """(C, d) unit vectors naming the classes in the space of encode's features, from the method's
+        own text encoder (text_encoder = True), called with the network loaded. They replace the
+        protocol's label vectors in seen-class CV and scoring; overlap removal (which defines the
+        seen classes) keeps the protocol's embedding."""
+        raise NotImplementedError(f"method '{self.name}' has no text encoder")
+
+    def details(self) -> dict:
+        """What the results record about the method beyond config() (the checkpoint key): e.g. the
+        weights file and prompts of an image-text model (results: method.details)."""
+        return {}
 
     def forward_flops(self, frames: int, crop: int, n_classes: int) -> int | None:
         """FLOPs (torch.utils.flop_counter; a multiply-add counts 2) of encoding one test clip of
