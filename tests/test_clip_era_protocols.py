@@ -109,3 +109,21 @@ def test_feature_trees_carry_official_subsets_and_pinned_classes(tmp_path):
     (root / "subsets.json").write_text("[1]")
     with pytest.raises(UserError, match="subsets.json: expected"):
         resolve_dataset("features-k600", P, tmp_path, roots=roots, allow_nonstandard=True)
+
+
+@pytest.mark.train
+@pytest.mark.parametrize("method", ["clip_tiny", "clip_tiny_ft"])
+def test_the_image_text_plugin_runs_on_each_new_protocol(method, roots, tmp_path, cache_dir):
+    """Issue 19: the open_clip plugin, zero-shot and fine-tuned on Kinetics-400's classes, on every
+    CLIP-era protocol; its class vectors come from its own text tower on the recorded template."""
+    res = tmp_path / "results"
+    protocols = ("ucf101-k400-full", "hmdb51-k400-full", "kinetics600-zs")
+    r = run_cli("run", method, "-p", ",".join(protocols), *TINY, "--cache-dir", str(cache_dir),
+                "--results-dir", str(res), *[f"--data-root={k}={v}" for k, v in roots.items()])
+    assert r.returncode == 0, r.stderr[-3000:]
+    for p in protocols:
+        doc = json.loads(next((res / p).glob(f"{method}-*.json")).read_text())
+        details = doc["method"]["details"]
+        assert details["arch"] == "zsar-clip-tiny" and details["finetuned"] == method.endswith("_ft")
+        assert details["template"] and doc["aggregate"]["top1"]["n"] == 3
+        assert all(len(s["unseen_classes"]) for s in doc["splits"])
