@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from test_report import fake_run, write
+from test_report import fake_run, fake_table_ablation, write
 from zsarbench.report.load import load_results
 from zsarbench.report.tables import write_tables
 
@@ -62,6 +62,21 @@ def test_table1_shows_tuned_rows_beside_untuned_with_their_budget_and_orderings_
     # the untuned block is the untuned runs only
     assert "| synth-ucf-0-50 | rest101 > rest34 | 21.2 (n=2) | 21.2 (n=2) |" in orderings.split("## Equal-budget", 1)[0]
 
+
+
+def test_an_ablation_on_tuned_overlays_gives_tuned_rows_of_its_own(tmp_path):
+    root, out = tmp_path / "results", tmp_path / "tables"
+    write(root, "synth-ucf-0-50/ablate-backbones-a.json", fake_table_ablation("backbones"))
+    tuned = fake_table_ablation("backbones")
+    tuned["protocol"] = [{"name": p, "tuned": {**RECORD, "study": f"rest18--{p}--abc"}} for p in tuned["protocols"]]
+    for row in tuned["rows"]:
+        row["results"] = {p: {"aggregate": {"top1": {"mean": 70.0, "std": 1.0, "n": 10}}} for p in row["results"]}
+    write(root, "synth-ucf-0-50/ablate-backbones-tuned.json", tuned)
+    write_tables(load_results(root), out)
+    t4 = [x for x in (out / "table4.md").read_text().splitlines() if x.startswith("| RNN")]
+    assert t4[0].startswith("| RNN | ✓ |") and "| 11.0 ± 2.0 |" in t4[0]
+    assert t4[1].startswith("| RNN (tuned) | ✓ |") and "| 70.0 ± 1.0 |" in t4[1]
+    assert "- ablation on synth-ucf-0-50: 8 trials" in (out / "table4.md").read_text()
 
 def test_ceilings_pool_seeds_into_one_row_per_method_and_keep_other_runs_apart(tmp_path):
     from zsarbench.report.ceilings import ceilings_md
@@ -128,3 +143,29 @@ def test_baselines_declare_their_search_spaces(method, names):
         if name.startswith("method."):
             for v in spec.get("choices", [spec.get("low"), spec.get("high")]):
                 create_method(method, **{name.split(".", 1)[1]: int(v) if spec.get("int") else v})
+
+
+@pytest.mark.train
+def test_tune_e2e_tiny_then_run_its_overlay_gives_a_tuned_row_beside_the_untuned_one(tmp_path, cache_dir):
+    """The whole path on a CPU in seconds: `tune` with the family's declared space (e2e_tiny: fractions
+    of an epoch), `run` of the protocol and of the overlay, `tables` with both rows and the budget. The
+    protocol is the tiny one named synth-ucf-0-50, so its results land in Table 1's column."""
+    from conftest import ROOT, run_here
+
+    protocol = tmp_path / "synth-ucf-0-50.toml"
+    protocol.write_text(f'include = "{ROOT / "tests" / "protocols" / "tiny.toml"}"\n')
+    overlay, res = tmp_path / "tuned" / "e2e_tiny--synth-ucf-0-50.toml", tmp_path / "res"
+    common = ["--cache-dir", cache_dir, "--results-dir", res]
+    run_here("tune", "e2e_tiny", "-p", protocol, "--trials", "2", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+             "--out", overlay, *common)
+    assert "# zsarbench-tuned: " in overlay.read_text()
+    run_here("run", "e2e_tiny", "-p", protocol, *common)
+    run_here("run", "e2e_tiny", "-p", overlay, *common)
+    run_here("tables", "--results-dir", res, "--out", tmp_path / "tables")
+    t1 = (tmp_path / "tables" / "table1.md").read_text()
+    assert "| e2e_tiny (e2e_tiny) | " in t1
+    tuned_row = next(x for x in t1.splitlines() if x.startswith("| e2e_tiny (e2e_tiny; tuned: 2 trials, "))
+    assert [c.strip() for c in tuned_row.strip("|").split("|")][1] != "-"   # its synth-ucf-0-50 cell is filled
+    assert "- e2e_tiny on synth-ucf-0-50: 2 trials (" in t1 and "method.loss in {mse-normalised, mse-raw, cosine}" in t1
+    assert "rest_tiny" not in (tmp_path / "tables" / "ceilings.md").read_text()
+    assert "e2e_tiny (e2e_tiny; tuned: 2 trials" in (tmp_path / "tables" / "ceilings.md").read_text()

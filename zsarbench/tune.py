@@ -17,8 +17,11 @@ separate checkpoints). Methods or recipes without both stages have no rung.
 
 The study lives in an Optuna storage (SQLite under the cache by default; any RDB URL shared by
 several processes), named <method>--<protocol>--<hash of the space and the fixed overrides>, and is
-resumed when it exists. The outcome: an overlay protocol that includes the protocol and sets the
-best point (overlay_text), and a results document of kind "zsar-tune" (results.tune_document).
+resumed when it exists. The outcome: an overlay protocol that includes the protocol, keeps its name
+and sets the best point (overlay_text), with a tuning record line (TUNED_MARK: study, trials by
+state, the trials' seconds, space; `tuned_record`) that every result of the overlay copies into its
+`protocol.tuned` (results.protocol_fields), so the tables show it as a tuned row with its budget;
+and a results document of kind "zsar-tune" (results.tune_document).
 """
 
 from __future__ import annotations

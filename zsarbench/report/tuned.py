@@ -6,7 +6,7 @@ never pooled (cells.Cell.tuned)."""
 
 from __future__ import annotations
 
-from .load import Result
+from .load import Result, _flatten
 
 
 def _span(values, fmt) -> str:
@@ -57,8 +57,12 @@ def budget_notes(used: list[Result]) -> list[str]:
              "the untuned row. Budget of each study:"]
     for name in sorted(studies):
         p, method, t = studies[name]
+        fixed = (t.get("fixed") or {})
+        sets = [f"{k}={v}" for k, v in sorted(_flatten(fixed.get("overrides") or {}).items())]
+        sets += [f"method.{k}={v}" for k, v in sorted((fixed.get("method_options") or {}).items())]
         lines.append(f"- {method or 'ablation'} on {p}: {t.get('trials')} trials ({t.get('complete')} complete, "
                      f"{t.get('pruned')} pruned), {float(t.get('seconds') or 0):.0f} s of trial wall time, sampler "
                      f"seed {t.get('seed')}, space {t.get('space_hash')}: {_space(t.get('space') or {})}; best "
-                     f"seen-class CV top-1 {t['best']['cv_top1']:.1f} (trial {t['best']['number']}); study `{name}`.")
+                     f"seen-class CV top-1 {t['best']['cv_top1']:.1f} (trial {t['best']['number']})"
+                     + (f"; fixed for every trial: {', '.join(sets)}" if sets else "") + f"; study `{name}`.")
     return lines
