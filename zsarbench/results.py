@@ -134,6 +134,15 @@ def dataset_fields(vs) -> dict:
     return out
 
 
+def protocol_fields(P) -> dict:
+    """The protocol as run, with `tuned` (tune.tuned_record: study, trials, seconds, space) where
+    its file is an overlay written by `zsarbench tune`."""
+    from .tune import tuned_record
+
+    tuned = tuned_record(P.path) if P.path else None
+    return {**P.to_dict(), **({"tuned": tuned} if tuned else {})}
+
+
 def prepared_fields(prep, device: str) -> dict:
     """What one prepared (method, protocol) contributes: the model, its data, features and training."""
     P, m = prep.protocol, prep.method
@@ -146,7 +155,7 @@ def prepared_fields(prep, device: str) -> dict:
         "method": {"name": m.name, "space": m.space, "config": m.config(), "origin": method_origin(m.name),
                    "frames": P.recipe.frames or getattr(m, "frames", None),
                    **({"details": m.details()} if m.details() else {})},
-        "protocol": P.to_dict(),
+        "protocol": protocol_fields(P),
         "data": {
             "source": {"dataset": prep.source.name, "root": str(prep.source.root),
                        "n_classes": len(prep.source.classes), "overlap_removed": prep.overlap.removed,
@@ -192,7 +201,7 @@ def ablation_document(name: str, title: str, protocols: list, rows: list[dict], 
                       overrides: dict | None, profile, started: str, timings: dict) -> dict:
     """kind "zsar-ablation": rows (ablation_row) scored on every protocol."""
     return {**header("zsar-ablation", command, overrides, protocols[0].recipe.seed), "ablation": name, "title": title,
-            "protocols": [P.name for P in protocols], "protocol": [P.to_dict() for P in protocols],
+            "protocols": [P.name for P in protocols], "protocol": [protocol_fields(P) for P in protocols],
             "profile": profile or "the protocols' own recipe", "rows": rows,
             "provenance": {**provenance(), "started": started, "finished": now()}, "timings": timings}
 

@@ -17,8 +17,11 @@ separate checkpoints). Methods or recipes without both stages have no rung.
 
 The study lives in an Optuna storage (SQLite under the cache by default; any RDB URL shared by
 several processes), named <method>--<protocol>--<hash of the space and the fixed overrides>, and is
-resumed when it exists. The outcome: an overlay protocol that includes the protocol and sets the
-best point (overlay_text), and a results document of kind "zsar-tune" (results.tune_document).
+resumed when it exists. The outcome: an overlay protocol that includes the protocol, keeps its name
+and sets the best point (overlay_text), with a tuning record line (TUNED_MARK: study, trials by
+state, the trials' seconds, space; `tuned_record`) that every result of the overlay copies into its
+`protocol.tuned` (results.protocol_fields), so the tables show it as a tuned row with its budget;
+and a results document of kind "zsar-tune" (results.tune_document).
 """
 
 from __future__ import annotations
@@ -213,8 +216,38 @@ def _toml_value(v) -> str:
     raise UserError(f"cannot write {v!r} to a protocol file")
 
 
-def overlay_text(path: Path, P: Protocol, overrides: dict, method_options: dict, point: dict, comment: str) -> str:
-    """An overlay protocol: `include` the protocol, then the fixed overrides (--set) and the best point."""
+TUNED_MARK = "# zsarbench-tuned: "   # an overlay's line holding its tuning record (JSON), read by `tuned_record`
+
+
+def tuning_record(study, name: str, storage: str, space: dict, overrides: dict, method_options: dict,
+                  seed: int, best) -> dict:
+    """What a result of the overlay cites about its tuning (results: protocol.tuned): the study, its
+    budget (trials by state, the trials' wall seconds summed), the space and the best trial."""
+    states = [t.state.name for t in study.trials]
+    return {"study": name, "storage": storage, "space_hash": space_hash(space, overrides, method_options),
+            "space": space, "fixed": {"overrides": overrides, "method_options": method_options}, "seed": seed,
+            "trials": len(states), "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"),
+            "seconds": round(sum(float(t.user_attrs.get("seconds") or 0.0) for t in study.trials), 1),
+            "best": {"number": best.number, "cv_top1": best.value}}
+
+
+def tuned_record(path) -> dict | None:
+    """The tuning record of an overlay written by `zsarbench tune` (its TUNED_MARK line), else None."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, TypeError):
+        return None
+    line = next((x for x in lines if x.startswith(TUNED_MARK)), None)
+    try:
+        return json.loads(line[len(TUNED_MARK):]) if line else None
+    except json.JSONDecodeError:
+        raise UserError(f"{path}: malformed tuning record line '{TUNED_MARK.strip()}'") from None
+
+
+def overlay_text(path: Path, P: Protocol, overrides: dict, method_options: dict, point: dict, comment: str,
+                 record: dict | None = None) -> str:
+    """An overlay protocol: `include` the protocol, keep its name (results of the overlay are rows of
+    that protocol, marked tuned by `record`), then the fixed overrides (--set) and the best point."""
     recipe, options = split_point(point)
     tables = deep_merge(overrides, {"recipe": recipe})
     tables = deep_merge(tables, {"method": {**method_options, **options}} if (method_options or options) else {})
@@ -223,7 +256,10 @@ def overlay_text(path: Path, P: Protocol, overrides: dict, method_options: dict,
         inc = os.path.relpath(src, Path(path).resolve().parent)
     except ValueError:   # another drive
         inc = str(src)
-    lines = [f"# {line}" for line in comment.splitlines()] + [f"include = {json.dumps(inc)}", ""]
+    lines = [f"# {line}" for line in comment.splitlines()]
+    if record is not None:
+        lines.append(TUNED_MARK + json.dumps(record, sort_keys=True, default=str))
+    lines += [f"include = {json.dumps(inc)}", f"name = {json.dumps(P.name)}", ""]
 
     def table(prefix: str, d: dict):
         scalars = {k: v for k, v in d.items() if not isinstance(v, dict)}
@@ -270,7 +306,8 @@ def tune(method: str, protocol: str, overrides: dict, method_options: dict, spac
                f"Best seen-class CV top-1 {best.value:.3f} (trial {best.number} of {len(study.trials)}); "
                f"study {name} in {storage}.\nNot a ZSAR result: run `zsarbench run {method} -p {path}` for that.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(overlay_text(path, P, overrides, method_options, best.params, comment) + "\n")
+    record = tuning_record(study, name, storage, space, overrides, method_options, seed, best)
+    path.write_text(overlay_text(path, P, overrides, method_options, best.params, comment, record) + "\n")
     doc = tune_document(method, P, command, overrides, {"name": name, "storage": storage, "direction": "maximize",
                         "sampler": f"TPESampler(seed={seed} + trials before this call)",
                         "pruner": "MedianPruner(n_startup_trials=2) at the warm-up rung" if prune else None,

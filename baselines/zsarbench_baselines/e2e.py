@@ -39,6 +39,7 @@ from zsarbench.fields import OneOf, Range
 from zsarbench.methods.base import Method, check_options
 from zsarbench.models.backbones import clip_flops, frame_backbone, sequence_features, to_channels_last
 from zsarbench.protocol import Recipe
+from zsarbench.registry import register_search_space
 
 DEFAULTS = dict(backbone="r2plus1d_18", frames=16, loss="mse-normalised")
 LOSSES = ("mse-normalised", "mse-raw", "cosine")
@@ -138,3 +139,21 @@ def e2e_r2plus1d(**overrides) -> E2EMethod:
 def e2e_tiny(**overrides) -> E2EMethod:
     """A tiny E2E-style baseline (R(2+1)D-18, 4 frames) for tests."""
     return E2EMethod("e2e_tiny", **{"frames": 4, **overrides})
+
+
+# `zsarbench tune`'s search spaces (seen-class CV only; zsarbench/tune.py): E2E trains one SGD stage of
+# warmup_epochs + joint_epochs epochs at warmup_lr, so its learning rate is recipe.warmup_lr and its
+# length the two epoch fields (the pruning rung is the run stopped after warmup_epochs); the loss is
+# a method option (the overlay's [method] table). The tiny variant: fractions of an epoch (seconds a trial).
+register_search_space("e2e_tiny", {
+    "recipe.warmup_lr": {"low": 1e-3, "high": 0.1, "log": True},
+    "recipe.warmup_epochs": {"low": 0.1, "high": 0.3},
+    "recipe.joint_epochs": {"low": 0.1, "high": 0.3},
+    "method.loss": {"choices": list(LOSSES)},
+})
+register_search_space("e2e_*", {
+    "recipe.warmup_lr": {"low": 1e-3, "high": 0.1, "log": True},
+    "recipe.warmup_epochs": {"low": 1, "high": 6},
+    "recipe.joint_epochs": {"low": 0.2, "high": 2},
+    "method.loss": {"choices": list(LOSSES)},
+})

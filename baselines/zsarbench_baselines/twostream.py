@@ -26,6 +26,7 @@ from zsarbench.fields import OneOf, Range
 from zsarbench.methods.rest import Positive, ResTMethod
 from zsarbench.models.backbones import frame_backbone
 from zsarbench.models.rest import INIT, PAD_ID, ResTHeads, bert_init_outside_f
+from zsarbench.registry import register_search_space
 
 DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, layers=1, dropout=0.1, init="bert")
 OPTIONS = dict(backbone=str, frames=Positive, dim=Positive, layers=Positive,   # check_options
@@ -97,3 +98,24 @@ def twostream_rnn_tiny(**overrides) -> TwoStreamMethod:
 def twostream_lstm_tiny(**overrides) -> TwoStreamMethod:
     """A tiny two-stream LSTM (64-d, 4 frames) for tests."""
     return TwoStreamMethod("twostream_lstm_tiny", "lstm", **{"frames": 4, "dim": 64, **overrides})
+
+
+# `zsarbench tune`'s search spaces (seen-class CV only; zsarbench/tune.py): ResT's recipe fields (the
+# two stages: warm-up length and learning rates) and the recurrent network's hidden size, depth and
+# dropout (method options: the overlay's [method] table). The tiny variants: fractions of an epoch and
+# small networks (seconds a trial); registered first, as the first matching pattern wins.
+register_search_space("twostream_*_tiny", {
+    "recipe.warmup_epochs": {"low": 0.1, "high": 0.3},
+    "recipe.joint_epochs": {"low": 0.1, "high": 0.3},
+    "recipe.joint_lr": {"low": 1e-5, "high": 3e-4, "log": True},
+    "method.dim": {"choices": [32, 64]},
+    "method.layers": {"low": 1, "high": 2, "int": True},
+})
+register_search_space("twostream_*", {
+    "recipe.warmup_epochs": {"low": 1, "high": 6},
+    "recipe.warmup_lr": {"low": 1e-3, "high": 0.1, "log": True},
+    "recipe.joint_lr": {"low": 1e-5, "high": 3e-4, "log": True},
+    "method.dim": {"choices": [256, 512, 768]},
+    "method.layers": {"low": 1, "high": 2, "int": True},
+    "method.dropout": {"low": 0.0, "high": 0.3},
+})

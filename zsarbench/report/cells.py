@@ -27,9 +27,10 @@ class Cell:
     variant: str | None = None      # the ablation's row (`key` of Result.rows)
     overrides: tuple = ()           # (("section.key", JSON text), ...): must equal the run's, seed aside
     embedding: str | None = None    # a run's --embedding (None: the protocol's own)
+    tuned: bool = False             # results of a tuned overlay (`zsarbench tune`) only, or untuned only
 
     def matches(self, r: Result) -> bool:
-        if self.protocol not in r.protocols:
+        if self.protocol not in r.protocols or bool(r.tuned(self.protocol)) != self.tuned:
             return False
         if {k: json.dumps(v) for k, v in r.overrides().items()} != dict(self.overrides) or r.embedding != self.embedding:
             return False
@@ -56,15 +57,17 @@ class Cell:
         sets = "".join(f" --set {k}={v}" for k, v in self.overrides) + (f" --embedding {self.embedding}"
                                                                           if self.embedding else "")
         if self.ablation is None:
-            return f"zsarbench run {self.method} -p {self.protocol}{sets}"
+            p = f"protocols/tuned/{self.method}--{self.protocol}.toml" if self.tuned else self.protocol
+            return f"zsarbench run {self.method} -p {p}{sets}"
         m = f" -m {self.method}" if self.method not in (None, "rest18") else ""
-        return f"zsarbench ablate {self.ablation} -p {self.protocol}{m}{sets}"
+        p = f"protocols/tuned/<method>--{self.protocol}.toml" if self.tuned else self.protocol
+        return f"zsarbench ablate {self.ablation} -p {p}{m}{sets}"
 
 
-def run_cell(protocol, method="rest18", metric="top1", embedding=None, **overrides) -> Cell:
+def run_cell(protocol, method="rest18", metric="top1", embedding=None, tuned=False, **overrides) -> Cell:
     return Cell(protocol, method, metric,
                 overrides=tuple(sorted((k.replace("__", "."), json.dumps(v)) for k, v in overrides.items())),
-                embedding=embedding)
+                embedding=embedding, tuned=tuned)
 
 
 def fmt_cell(values: list[dict], decimals: int) -> str:
@@ -80,10 +83,17 @@ def fmt_cell(values: list[dict], decimals: int) -> str:
         v = values[0]
         spread = f" ± {v['std']:.{decimals}f}" if v.get("n", 1) > 1 and v.get("std") is not None else ""
         return f"{means[0]:.{decimals}f}{spread}"
-    a = np.asarray(means, dtype=np.float64)
+    mean, std, n = pool(means)
     splits = [v["std"] for v in values if v.get("n", 1) > 1 and v.get("std") is not None]
     beside = f"; splits ± {np.mean(splits):.{decimals}f}" if len(splits) == len(values) else ""
-    return f"{a.mean():.{decimals}f} ± {a.std():.{decimals}f} (n={len(a)}{beside})"
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f} (n={n}{beside})"
+
+
+def pool(means) -> tuple[float, float, int]:
+    """Several trained models (seeds) of one cell: the mean of their means, the population std
+    over them, their count."""
+    a = np.asarray(means, dtype=np.float64)
+    return float(a.mean()), float(a.std()), int(a.size)
 
 
 @dataclass

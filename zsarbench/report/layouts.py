@@ -5,6 +5,7 @@ is declared in paper_tables.py; this module only arranges results into it."""
 from __future__ import annotations
 
 from ..paper_tables import CONSTRAINT_ROWS, NOT_TABLE8, PARTS, embedding_label
+from . import tuned
 from .cells import Cell, Grid, display, run_cell
 from .load import Result
 
@@ -33,14 +34,16 @@ def _methods(R: list[Result], protocols: list[str], required: tuple) -> list[tup
 
 def _variants(R: list[Result], ablation: str, protocols: list[str]) -> list[dict]:
     """The rows of an ablation on any of the protocols (the latest file's version of each), in the
-    order the files list them."""
-    out: dict[str, dict] = {}
+    order the files list them; a row scored on a tuned overlay (`tuned` True) right after its untuned
+    version, a row of its own."""
+    out: dict[tuple, dict] = {}
     for r in sorted((r for r in R if r.kind == "zsar-ablation" and r.ablation == ablation),
                     key=lambda r: (r.finished, r.path)):
         for p in protocols:
             for row in r.rows(p):
-                out[row["key"]] = row
-    return list(out.values())
+                out[(row["key"], bool(r.tuned(p)))] = {**row, "tuned": bool(r.tuned(p))}
+    order = list(dict.fromkeys(k for k, _ in out))
+    return [out[k] for k in sorted(out, key=lambda k: (order.index(k[0]), k[1]))]
 
 
 def _cost(row: dict) -> str:
@@ -50,11 +53,17 @@ def _cost(row: dict) -> str:
 
 
 def _per_method(bench, R, cols, required, metric="top1"):
+    """A row per method (and label embedding); below a method with runs of a tuned overlay on these
+    protocols, its tuned row (report/tuned.py: label with the budget)."""
     P = PROTOCOLS[bench]
     protocols = [P[c] for c in cols if c in P]
-    return [[f"{display(m)} ({m}" + (f"; {embedding_label(e)}" if e else "") + ")",
-             *[run_cell(P.get(c), m, metric, e) for c in cols]]
-            for m, e in _methods(R, protocols, required)]
+    rows = []
+    for m, e in _methods(R, protocols, required):
+        name = f"{display(m)} ({m}" + (f"; {embedding_label(e)}" if e else "")
+        rows.append([f"{name})", *[run_cell(P.get(c), m, metric, e) for c in cols]])
+        if e is None and (found := tuned.records(R, m, protocols)):
+            rows.append([f"{name}; {tuned.label(found)})", *[run_cell(P.get(c), m, metric, tuned=True) for c in cols]])
+    return rows
 
 
 def _ablation_grid(bench, R, title, ablation, cols, extra=()) -> Grid:
@@ -65,8 +74,14 @@ def _ablation_grid(bench, R, title, ablation, cols, extra=()) -> Grid:
     rows = _variants(R, ablation, protocols) or [{"key": None, "cells": {"row": "(all rows of the ablation)"}}]
     text = list(dict.fromkeys(k for row in rows for k in row["cells"]))
     header = [*text, *[h for h, _ in extra], *[f"{c.split('-', 1)[1]} ({P.get(c, 'n/a')})" for c in cols]]
-    return Grid(title, header, [[*[row["cells"].get(k, "") for k in text], *[f(row) for _, f in extra],
-                                 *[Cell(P.get(c), None, ablation=ablation, variant=row["key"]) for c in cols]]
+    def cells(row):
+        labels = [row["cells"].get(k, "") for k in text]
+        if row.get("tuned"):
+            labels[0] = f"{labels[0]} (tuned)"
+        return labels
+    return Grid(title, header, [[*cells(row), *[f(row) for _, f in extra],
+                                 *[Cell(P.get(c), None, ablation=ablation, variant=row["key"],
+                                        tuned=bool(row.get("tuned"))) for c in cols]]
                                 for row in rows])
 
 

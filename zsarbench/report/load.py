@@ -92,6 +92,15 @@ class Result:
         flat.pop("embedding.name", None)
         return flat
 
+    def tuned(self, protocol: str | None = None) -> dict | None:
+        """The tuning record of the protocol (`protocol.tuned`, written by `run`/`ablate -p OVERLAY`
+        where the overlay came from `zsarbench tune`: study, trials, seconds, space), else None;
+        `protocol`: which of an ablation's protocols (None: the first)."""
+        protos = self.data.get("protocol")
+        protos = protos if isinstance(protos, list) else [protos]
+        p = next((p for p in protos if isinstance(p, dict) and protocol in (None, p.get("name"))), None)
+        return (p or {}).get("tuned") or None
+
     @property
     def embedding(self) -> str | None:
         """The label embedding where the run chose another than its protocol's (--embedding), else None."""

@@ -88,12 +88,12 @@ def _latest(found: list[tuple[Result, str, tuple]], protocol: str) -> list[Seed]
                   key=lambda s: s.path)
 
 
-def run_seeds(R: list[Result], part: Part, row_id: str, protocol: str) -> list[Seed]:
-    """A row of a run-filled part: the plain runs its table's cell reads."""
+def run_seeds(R: list[Result], part: Part, row_id: str, protocol: str, tuned: bool = False) -> list[Seed]:
+    """A row of a run-filled part: the plain runs its table's cell reads (`tuned`: of tuned overlays)."""
     if part.name in RUN_ROWS:
-        cell = run_cell(protocol, part.methods[0], **RUN_ROWS[part.name][row_id])
+        cell = run_cell(protocol, part.methods[0], tuned=tuned, **RUN_ROWS[part.name][row_id])
     else:
-        cell = run_cell(protocol, row_id)
+        cell = run_cell(protocol, row_id, tuned=tuned)
     hits = distinct(cell, [r for r in R if cell.matches(r)])
     return _latest([(r, cell.model(r), _values(r.data.get("splits"), r.data.get("aggregate"))) for r in hits], protocol)
 
@@ -113,13 +113,13 @@ def registry_ids(part_name: str, protocol: str) -> dict:
             for row in part.rows(P, EMBEDDINGS, "rest18")}
 
 
-def ablation_seeds(R: list[Result], part: Part, protocol: str) -> tuple[dict[str, list[Seed]], set]:
-    """id -> seeds of every row of the part's ablation results on the protocol, and the (file, row
-    label) of rows with no id."""
+def ablation_seeds(R: list[Result], part: Part, protocol: str, tuned: bool = False) -> tuple[dict[str, list[Seed]], set]:
+    """id -> seeds of every row of the part's ablation results on the protocol (`tuned`: of ablations
+    run on tuned overlays), and the (file, row label) of rows with no id."""
     method = "rest18" if part.name == "constraints" else None     # Table 8 reads ResT_18's constraint rows
     keys, unmatched = {}, set()
     for r in R:
-        if r.kind != "zsar-ablation" or r.ablation != part.name:
+        if r.kind != "zsar-ablation" or r.ablation != part.name or bool(r.tuned(protocol)) != tuned:
             continue
         for row in r.rows(protocol):
             rid = row["id"] or registry_ids(part.name, protocol).get(row["key"])
@@ -131,7 +131,7 @@ def ablation_seeds(R: list[Result], part: Part, protocol: str) -> tuple[dict[str
     for rid, ks in keys.items():
         found = []
         for key in sorted(ks):
-            cell = Cell(protocol, method, ablation=part.name, variant=key)
+            cell = Cell(protocol, method, ablation=part.name, variant=key, tuned=tuned)
             found += [(r, cell.model(r), _values(cell.row(r)["splits"], cell.row(r)["aggregate"]))
                       for r in distinct(cell, [r for r in R if cell.matches(r)])]
         out[rid] = _latest(found, protocol)
@@ -155,24 +155,30 @@ class PartResult:
     unmatched: set
 
 
-def evaluate_part(table_key: str, part: Part, R: list[Result]) -> PartResult:
+def evaluate_part(table_key: str, part: Part, R: list[Result], tuned: bool = False) -> PartResult:
+    """The part's orderings on its protocols. `tuned`: on results of tuned overlays only, and only on
+    the protocols where every row of an ordering has one (an ordering with none is left out)."""
     cache, unmatched = {}, set()
 
     def seeds(protocol: str) -> dict:
         nonlocal unmatched
         if protocol not in cache:
             if part.ablation:
-                cache[protocol], bad = ablation_seeds(R, part, protocol)
+                cache[protocol], bad = ablation_seeds(R, part, protocol, tuned)
                 unmatched |= bad
             else:
                 ids = {i for o in part.orderings for i in o.rows}
-                cache[protocol] = {i: run_seeds(R, part, i, protocol) for i in sorted(ids)}
+                cache[protocol] = {i: run_seeds(R, part, i, protocol, tuned) for i in sorted(ids)}
         return cache[protocol]
 
     real = [p for p in _real_protocols(table_key, R) if p not in part.protocols]
     orderings, used = [], {}
     for o in part.orderings:
         protocols = [*part.protocols, *[p for p in real if any(seeds(p).get(i) for i in o.rows)]]
+        if tuned:
+            protocols = [p for p in protocols if all(seeds(p).get(i) for i in o.rows)]
+            if not protocols:
+                continue
         pairs = []
         for p in protocols:
             found = seeds(p)
@@ -186,8 +192,9 @@ def evaluate_part(table_key: str, part: Part, R: list[Result]) -> PartResult:
     return PartResult(table_key, part, orderings, dict(sorted(used.items(), key=lambda kv: order[kv[0][0]])), unmatched)
 
 
-def evaluate_all(R: list[Result]) -> list[PartResult]:
-    return [evaluate_part(t.key, part, R) for t in PAPER_TABLES for part in t.parts if part.orderings]
+def evaluate_all(R: list[Result], tuned: bool = False) -> list[PartResult]:
+    out = [evaluate_part(t.key, part, R, tuned) for t in PAPER_TABLES for part in t.parts if part.orderings]
+    return [pr for pr in out if pr.orderings] if tuned else out
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -243,17 +250,9 @@ def _source(part: Part) -> str:
     return "plain `zsarbench run` results, by method name (no `--set` overrides but the seed)"
 
 
-def render_md(results: list[PartResult]) -> str:
-    md = [f"# {TITLE}", "", "Generated by `zsarbench tables` from results/**/*.json; do not edit.", "",
-          f"How: for each adjacent pair A > B of an ordering, on each protocol: {METHOD}. Where both rows are "
-          f"the same trained models (inference variants of one model), the test is paired instead (p marked †): "
-          f"{PAIRED_METHOD}. "
-          "The mean of a row is the mean over its seeds of each seed's mean over the splits.", "",
-          f"Verdicts: {VERDICTS}", "", SEEDS_NOTE, "", "## Summary", ""]
-    md += md_grid(None, ["table", "ordering", "claim", "summary"],
-                  [[pr.part.label, " > ".join(o.rows), o.claim, summary(pairs)] for pr in results
-                   for o, pairs in pr.orderings])
-    files, unmatched = set(), set()
+def _parts_md(results: list[PartResult]) -> tuple[list[str], set, set]:
+    """Each part's ordering blocks and seeds per row; the results files and unmatched rows."""
+    md, files, unmatched = [], set(), set()
     for pr in results:
         md += [f"## Table {pr.part.label}: {pr.part.title}", "", f"Rows: {_source(pr.part)}.", ""]
         for o, pairs in pr.orderings:
@@ -266,6 +265,48 @@ def render_md(results: list[PartResult]) -> str:
             files |= {s.path for s in seeds}
         md += md_grid("Seeds per row", ["protocol", "row", "seeds", "recipe.seed", "results files"], rows)
         unmatched |= pr.unmatched
+    return md, files, unmatched
+
+
+TUNED_TITLE = "Equal-budget tuned"
+TUNED_NOTE = ("The same orderings on the results of tuned overlays only (`zsarbench tune METHOD -p PROTOCOL` on the "
+              "seen classes, then `zsarbench run|ablate -p protocols/tuned/<method>--<protocol>.toml`; "
+              "`make tune-reference` gives every method the same --trials and --timeout, `make reference "
+              "REF_TUNED=1` runs them), tested the same way, on each protocol where every row of the ordering has "
+              "tuned results; each study's budget is in the notes of the table its rows come from.")
+
+
+def _summary_grid(results: list[PartResult]) -> list[str]:
+    return md_grid(None, ["table", "ordering", "claim", "summary"],
+                   [[pr.part.label, " > ".join(o.rows), o.claim, summary(pairs)] for pr in results
+                    for o, pairs in pr.orderings])
+
+
+def tuned_md(tuned: list[PartResult]) -> tuple[list[str], set]:
+    """The equal-budget tuned block of orderings.md (one line when no ordering has tuned rows)."""
+    md = [f"## {TUNED_TITLE}", "", TUNED_NOTE, ""]
+    if not tuned:
+        return md + ["No ordering has tuned results for every one of its rows on any protocol yet.", ""], set()
+    body, files, _ = _parts_md(tuned)
+    body = [line.replace("## Table ", "### Tuned: Table ", 1) if line.startswith("## Table ") else
+            line.replace("### ", "#### ", 1) if line.startswith("### ") else line for line in body]
+    return md + ["### Summary (tuned)", "", *_summary_grid(tuned), *body], files
+
+
+def render_md(results: list[PartResult], tuned: list[PartResult] | None = None) -> str:
+    md = [f"# {TITLE}", "", "Generated by `zsarbench tables` from results/**/*.json; do not edit.", "",
+          f"How: for each adjacent pair A > B of an ordering, on each protocol: {METHOD}. Where both rows are "
+          f"the same trained models (inference variants of one model), the test is paired instead (p marked †): "
+          f"{PAIRED_METHOD}. "
+          "The mean of a row is the mean over its seeds of each seed's mean over the splits.", "",
+          f"Verdicts: {VERDICTS}", "", SEEDS_NOTE, "", "## Summary", ""]
+    md += _summary_grid(results)
+    body, files, unmatched = _parts_md(results)
+    md += body
+    if tuned is not None:
+        block, tuned_files = tuned_md(tuned)
+        md += block
+        files |= tuned_files
     if unmatched:
         md += ["## Rows not used", "", "Ablation rows with no id that match no row of the part (paper_tables.py):", "",
                *[f"- `{path}`: {label}" for path, label in sorted(unmatched)], ""]
@@ -299,7 +340,7 @@ def render_tex(results: list[PartResult]) -> str:
 def write_orderings(R: list[Result], out_dir: Path) -> list[str]:
     """orderings.md and orderings.tex in out_dir; the names written."""
     results = evaluate_all(R)
-    (Path(out_dir) / "orderings.md").write_text(render_md(results))
+    (Path(out_dir) / "orderings.md").write_text(render_md(results, evaluate_all(R, tuned=True)))
     (Path(out_dir) / "orderings.tex").write_text(render_tex(results))
     return ["orderings.md", "orderings.tex"]
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..paper_tables import TABLES as PAPER_TABLES
+from . import tuned
 from .cells import Cell, fill, md_grid
 from .ceilings import write_ceilings
 from .layouts import LAYOUTS
@@ -86,7 +87,11 @@ def render(table: Table, R: list[Result]) -> tuple[str, str, int]:
         md += md_grid(f"ResT paper, {p['source']}", p["columns"], p["rows"])
         md += [f"Note: {n}" for n in p.get("notes", [])] + ([""] if p.get("notes") else [])
         tex.reported(key, p)
-    md += ["## Notes", "", CELL_NOTE, "", *[f"{n}" for n in table.notes], *([""] if table.notes else [])]
+    budget = tuned.budget_notes([r for r in R if r.path in used_all])
+    md += ["## Notes", "", CELL_NOTE, "", *[f"{n}" for n in table.notes], *([""] if table.notes else []),
+           *budget, *([""] if budget else [])]
+    if budget:
+        tex.comment(budget)
     if missing_all:
         md += ["Commands that would fill the missing cells:", "", "```", *sorted(missing_all), "```", ""]
         tex.comment(["Commands that would fill the missing cells:", *[f"  {c}" for c in sorted(missing_all)]])
