@@ -126,3 +126,26 @@ def test_ceilings_table_puts_each_method_between_chance_and_its_oracle():
            "aggregate": {"top1": {"mean": 45.0}}, "diagnostics": diag}
     md = ceilings_md([Result("tiny/a.json", doc), Result("tiny/b.json", {**doc, "diagnostics": None} | {"kind": "x"})])
     assert "| tiny | rest_tiny (rest_tiny) | 1 | 10.0 | 45.0 | 80.0 | 0.50 | 60.0 |" in md and "not ZSAR results" in md
+
+
+def test_a_killed_trial_is_failed_and_its_point_retried(tmp_path, monkeypatch):
+    """A `tune` killed mid-trial leaves a RUNNING trial that stops beating; the next `tune` on the
+    study (optimize calls fail_stale_trials) marks it failed and enqueues the same point again."""
+    import time
+
+    import optuna
+
+    from zsarbench import tune as T
+
+    monkeypatch.setattr(T, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(T, "GRACE_S", 1)
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = T.open_study("s", storage, seed=0, prune=False)
+    trial = study.ask()
+    trial.suggest_float("recipe.joint_lr", 1e-5, 1e-3, log=True)
+    study._storage.record_heartbeat(trial._trial_id)   # what optimize's heartbeat thread does
+    time.sleep(2.5)                                     # ... then the process is killed
+    optuna.storages.fail_stale_trials(study)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert study.trials[1].params == study.trials[0].params   # the same point, enqueued

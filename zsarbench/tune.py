@@ -32,6 +32,7 @@ import json
 import os
 import time
 import tomllib
+import warnings
 from pathlib import Path
 
 from .errors import UserError
@@ -152,6 +153,20 @@ def default_storage(cache_dir: Path) -> str:
     return f"sqlite:///{path}"
 
 
+# A trial whose process was killed stops beating; the next `tune` on the study marks it failed and
+# retries its point (RetryHeartbeatStaleTrialCallback), so its checkpoint resumes instead of a new draw.
+HEARTBEAT_S, GRACE_S = 30, 120
+
+
+def rdb_storage(url: str):
+    """Optuna's RDBStorage of `url` with heartbeats, so a killed trial is failed and retried."""
+    import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)   # heartbeats: stable since 2.8
+    return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                      heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+
+
 def study_name(method: str, P: Protocol, space: dict, overrides: dict, method_options: dict) -> str:
     return f"{method}--{P.name}--{space_hash(space, overrides, method_options)}"
 
@@ -169,8 +184,8 @@ def open_study(name: str, storage: str, seed: int, prune: bool, create: bool = T
             return optuna.load_study(study_name=name, storage=storage)
         except KeyError:
             raise UserError(f"no study '{name}' in {storage}; `zsarbench tune` creates it") from None
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
-                                pruner=pruner)
+    study = optuna.create_study(study_name=name, storage=rdb_storage(storage), direction="maximize",
+                                load_if_exists=True, pruner=pruner)
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
     return study
 
