@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -314,3 +315,19 @@ def _validate_target(t: Target) -> None:
             raise UserError(f"{where}: classes both test and val: {', '.join(sorted(both)[:5])}")
     if t.split == "pinned" and t.n_splits != len(t.pinned):
         raise UserError(f"target.n_splits {t.n_splits} must equal the {len(t.pinned)} target.pinned splits")
+
+
+TUNED_MARK = "# zsarbench-tuned: "   # an overlay's line holding its tuning record (JSON), read by `tuned_record`
+
+
+def tuned_record(path) -> dict | None:
+    """The tuning record of an overlay written by `zsarbench tune` (its TUNED_MARK line), else None."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, TypeError):
+        return None
+    line = next((x for x in lines if x.startswith(TUNED_MARK)), None)
+    try:
+        return json.loads(line[len(TUNED_MARK):]) if line else None
+    except json.JSONDecodeError:
+        raise UserError(f"{path}: malformed tuning record line '{TUNED_MARK.strip()}'") from None

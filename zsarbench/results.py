@@ -135,9 +135,9 @@ def dataset_fields(vs) -> dict:
 
 
 def protocol_fields(P) -> dict:
-    """The protocol as run, with `tuned` (tune.tuned_record: study, trials, seconds, space) where
+    """The protocol as run, with `tuned` (protocol.tuned_record: study, trials, seconds, space) where
     its file is an overlay written by `zsarbench tune`."""
-    from .tune import tuned_record
+    from .protocol import tuned_record
 
     tuned = tuned_record(P.path) if P.path else None
     return {**P.to_dict(), **({"tuned": tuned} if tuned else {})}

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .fields import check_value
-from .protocol import PROTOCOL_DIR, Protocol, Recipe, deep_merge, load_protocol
+from .protocol import PROTOCOL_DIR, TUNED_MARK, Protocol, Recipe, deep_merge, load_protocol, tuned_record
 
 
 # ----------------------------------------------------------------------------- the space
@@ -231,7 +231,6 @@ def _toml_value(v) -> str:
     raise UserError(f"cannot write {v!r} to a protocol file")
 
 
-TUNED_MARK = "# zsarbench-tuned: "   # an overlay's line holding its tuning record (JSON), read by `tuned_record`
 
 
 def tuning_record(study, name: str, storage: str, space: dict, overrides: dict, method_options: dict,
@@ -244,19 +243,6 @@ def tuning_record(study, name: str, storage: str, space: dict, overrides: dict, 
             "trials": len(states), "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"),
             "seconds": round(sum(float(t.user_attrs.get("seconds") or 0.0) for t in study.trials), 1),
             "best": {"number": best.number, "cv_top1": best.value}}
-
-
-def tuned_record(path) -> dict | None:
-    """The tuning record of an overlay written by `zsarbench tune` (its TUNED_MARK line), else None."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except (OSError, TypeError):
-        return None
-    line = next((x for x in lines if x.startswith(TUNED_MARK)), None)
-    try:
-        return json.loads(line[len(TUNED_MARK):]) if line else None
-    except json.JSONDecodeError:
-        raise UserError(f"{path}: malformed tuning record line '{TUNED_MARK.strip()}'") from None
 
 
 def overlay_text(path: Path, P: Protocol, overrides: dict, method_options: dict, point: dict, comment: str,
