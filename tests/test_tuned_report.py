@@ -107,9 +107,9 @@ def test_ceilings_pool_seeds_into_one_row_per_method_and_keep_other_runs_apart(t
 
 
 def test_tune_overlay_keeps_the_protocol_name_and_carries_its_tuning_record(tmp_path):
-    from zsarbench.protocol import load_protocol
+    from zsarbench.protocol import load_protocol, tuned_record
     from zsarbench.results import protocol_fields
-    from zsarbench.tune import overlay_text, tuned_record
+    from zsarbench.tune import overlay_text
 
     P = load_protocol("synth-ucf-0-50")
     path = tmp_path / "rest_tiny--synth-ucf-0-50.toml"

@@ -19,7 +19,7 @@ The study lives in an Optuna storage (SQLite under the cache by default; any RDB
 several processes), named <method>--<protocol>--<hash of the space and the fixed overrides>, and is
 resumed when it exists. The outcome: an overlay protocol that includes the protocol, keeps its name
 and sets the best point (overlay_text), with a tuning record line (TUNED_MARK: study, trials by
-state, the trials' seconds, space; `tuned_record`) that every result of the overlay copies into its
+state, the trials' seconds, space; `protocol.tuned_record`) that every result of the overlay copies into its
 `protocol.tuned` (results.protocol_fields), so the tables show it as a tuned row with its budget;
 and a results document of kind "zsar-tune" (results.tune_document).
 """
@@ -37,7 +37,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .fields import check_value
-from .protocol import PROTOCOL_DIR, TUNED_MARK, Protocol, Recipe, deep_merge, load_protocol, tuned_record
+from .protocol import PROTOCOL_DIR, TUNED_MARK, Protocol, Recipe, deep_merge, load_protocol
 
 
 # ----------------------------------------------------------------------------- the space

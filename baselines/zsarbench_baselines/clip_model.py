@@ -9,8 +9,6 @@ that `zsarbench ls methods` does not pay for timm.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from pathlib import Path
@@ -20,9 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from zsarbench.artefacts import reason
-from zsarbench.context import default_cache_dir
 from zsarbench.data.datasets import IMAGENET_MEAN, IMAGENET_STD
-from zsarbench.engine.checkpoint import check_checkpoint
+from zsarbench.engine.checkpoint import check_checkpoint, file_sha256
 from zsarbench.errors import UserError, did_you_mean
 
 TINY_ARCH = "zsar-clip-tiny"     # clip_configs/zsar-clip-tiny.json: random init, for tests
@@ -115,29 +112,8 @@ def tokenizer(arch: str):
 
 
 def weights_sha256(path: Path) -> str:
-    """sha256 of the weights file, remembered on disk per (path, size, mtime) so that a large file is
-    hashed once, not on every run (CACHE/digests/)."""
-    st = path.stat()
-    memo_key = hashlib.sha256(json.dumps([str(path), st.st_size, st.st_mtime_ns]).encode()).hexdigest()[:24]
-    memo = default_cache_dir() / "digests" / f"{memo_key}.json"
-    try:
-        return json.loads(memo.read_text())["sha256"]
-    except (OSError, ValueError, KeyError):
-        pass
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    digest = h.hexdigest()
-    try:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo.with_name(f".{memo.name}.{os.getpid()}.part")
-        tmp.write_text(json.dumps({"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                                   "sha256": digest}))
-        os.replace(tmp, memo)
-    except OSError:   # an unwritable cache only costs hashing again next time
-        pass
-    return digest
+    """sha256 of the weights file (memoised per path, size and mtime, on disk: a large file is hashed once)."""
+    return file_sha256(path)
 
 
 def prompts(class_words: list[list[str]], templates: list[str]) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..artefacts import part_path, remove_stale_parts
+from ..context import default_cache_dir
 
 # Recipe fields that do not change what training learns (evaluation, speed, bookkeeping).
 NOT_TRAINING = {"test_clips", "workers", "frame_cache", "checkpoint_every", "compile"}
@@ -35,17 +36,36 @@ def checkpoint_key(method: str, method_config: dict, source: dict, recipe: dict)
 _DIGESTS: dict = {}
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes (first 16 hex digits), memoised per (path, size, mtime)."""
+def file_sha256(path: Path) -> str:
+    """sha256 (hex) of a file's bytes, memoised per (path, size, mtime) in memory and on disk
+    (CACHE/digests/), so a large weights file is hashed once, not on every run or process."""
     st = path.stat()
     memo = (str(path), st.st_size, st.st_mtime_ns)
-    if memo not in _DIGESTS:
+    if memo in _DIGESTS:
+        return _DIGESTS[memo]
+    disk = default_cache_dir() / "digests" / f"{hashlib.sha256(json.dumps(list(memo)).encode()).hexdigest()[:24]}.json"
+    try:
+        digest = json.loads(disk.read_text())["sha256"]
+    except (OSError, ValueError, KeyError):
         h = hashlib.sha256()
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 22), b""):
                 h.update(block)
-        _DIGESTS[memo] = "sha256:" + h.hexdigest()[:16]
-    return _DIGESTS[memo]
+        digest = h.hexdigest()
+        try:
+            disk.parent.mkdir(parents=True, exist_ok=True)
+            tmp = part_path(disk)
+            tmp.write_text(json.dumps({"path": memo[0], "size": memo[1], "mtime_ns": memo[2], "sha256": digest}))
+            os.replace(tmp, disk)
+        except OSError:   # an unwritable cache only costs hashing again next time
+            pass
+    _DIGESTS[memo] = digest
+    return digest
+
+
+def file_digest(path: Path) -> str:
+    """The checkpoint keys' short form of file_sha256: "sha256:" and its first 16 hex digits."""
+    return "sha256:" + file_sha256(path)[:16]
 
 
 def checkpoint_dir(cache_dir: Path, method: str, key: str) -> Path:
