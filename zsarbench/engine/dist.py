@@ -54,8 +54,20 @@ def init(device: str) -> str:
     if not tdist.is_initialized():
         tdist.init_process_group("nccl" if device.startswith("cuda") else "gloo", timeout=TIMEOUT,
                                  **({"device_id": torch.device(device)} if device.startswith("cuda") else {}))
-        atexit.register(lambda: tdist.is_initialized() and tdist.destroy_process_group())
+        atexit.register(finish)
     return device
+
+
+def finish() -> None:
+    """Leave the process group together: a barrier, then destroy it while the interpreter is whole.
+    Without the barrier a rank that exits first closes its gloo sockets under a peer that is still
+    tearing down, and that peer can abort (SIGABRT, "terminate called without an active exception").
+    Registered at exit by init(); a no-op when there is no group."""
+    if not tdist.is_initialized():
+        return
+    if tdist.get_world_size() > 1:
+        tdist.barrier()
+    tdist.destroy_process_group()
 
 
 def active() -> bool:
