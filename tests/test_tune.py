@@ -149,3 +149,40 @@ def test_a_killed_trial_is_failed_and_its_point_retried(tmp_path, monkeypatch):
     states = [t.state for t in study.get_trials(deepcopy=False)]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
     assert study.trials[1].params == study.trials[0].params   # the same point, enqueued
+
+
+@pytest.mark.train
+def test_the_full_recipe_continues_from_its_warmup_rung_with_the_weights_of_a_whole_training(tmp_path, cache_dir):
+    """A tune rung (joint_epochs = 0) keeps its warm-up end state; the full recipe then trains only its
+    joint stage from there, and ends with exactly the weights of the full recipe trained whole."""
+    import shutil
+    from dataclasses import replace
+
+    import torch
+
+    from zsarbench.context import RunContext
+    from zsarbench.prepare import WARMUP_END, prepare
+    from zsarbench.protocol import load_protocol
+
+    P = load_protocol(str(TINY), {"recipe": {"warmup_epochs": 1.5, "joint_epochs": 0.5, "batch_size": 6}})
+    rung = replace(P, recipe=replace(P.recipe, joint_epochs=0.0))
+    logs = []
+    ctx = RunContext(cache_dir, tmp_path / "results", device="cpu", log=logs.append)
+    run = lambda p: prepare("rest_tiny", p, ctx, features=False, target=False)  # noqa: E731
+
+    whole = run(P)
+    assert not whole.reused and "warmup_continued_from" not in whole.train_log
+    weights = {k: v.clone() for k, v in whole.method.model.state_dict().items()}
+    shutil.rmtree(whole.ckpt.parent)              # forget it: the full recipe must train again
+
+    first = run(rung)
+    assert (first.ckpt.parent / WARMUP_END).is_file() and not (first.ckpt.parent / "train_state.pt").exists()
+    logs.clear()
+    again = run(P)
+    assert again.key == whole.key and not again.reused
+    assert again.train_log["warmup_continued_from"] == first.key
+    assert any("continuing from its end" in str(m) for m in logs)
+    assert again.train_log["warmup"]["steps"] == whole.train_log["warmup"]["steps"]
+    assert again.train_log["joint"]["loss_per_epoch"] == whole.train_log["joint"]["loss_per_epoch"]
+    for k, v in again.method.model.state_dict().items():
+        assert torch.equal(v, weights[k]), k

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -177,15 +179,28 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
         source_id["label_table"] = "word2vec"   # glove's and synthetic words, and their keys, are as before
     key = checkpoint_key(method.name, method.config(), source_id, asdict(R))
     ckpt = checkpoint_dir(ctx.cache_dir, method.name, key) / "model.pt"
+    # A warm-up-only training (a tune rung) keeps its last training state; the full recipe of the
+    # same everything else continues from it instead of training the same warm-up again.
+    staged = method.warmup_is_prefix and R.warmup_epochs > 0
+    keep_warmup = staged and R.joint_epochs == 0
+    prefix_key = checkpoint_key(method.name, method.config(), source_id, asdict(replace(R, joint_epochs=0.0))) \
+        if staged and R.joint_epochs > 0 else None
 
     def train() -> dict:
         ctx.log(f"training {method.name} on {ctx.device}")
-        state = TrainState(ckpt.with_name("train_state.pt"), R.checkpoint_every, ctx.resume, ctx.log)
+        state_file = ckpt.with_name("train_state.pt")
+        continued = prefix_key and ctx.resume and continue_warmup(
+            checkpoint_dir(ctx.cache_dir, method.name, prefix_key) / WARMUP_END, state_file, ctx.log)
+        state = TrainState(state_file, R.checkpoint_every, ctx.resume, ctx.log)
         semantic = {"label_vectors": data.seen_vecs} if method.space == "semantic" else {}  # methods/base.py
         train_log = method.fit(seen, data.seen_words, R, ctx.device, ctx.progress, state=state, **semantic)
+        if continued:
+            train_log["warmup_continued_from"] = prefix_key
         if dist.is_main():  # every rank holds the same weights; rank 0 writes them
             save_atomic({"method": method.state_dict(), "train_log": json.dumps(train_log)}, ckpt)
             write_json_atomic(ckpt.with_name("train_log.json"), train_log)
+            if keep_warmup and state_file.exists():
+                os.replace(state_file, ckpt.with_name(WARMUP_END))
         state.clear()
         return train_log
 
@@ -194,6 +209,26 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
         ctx.log(f"reusing trained {method.name} from {ckpt}")
         return Model(method, key, ckpt, True, reused[1], reused[0], train, ctx.log)
     return Model(method, key, ckpt, False, True, train(), train, ctx.log)
+
+
+WARMUP_END = "warmup_end.pt"   # beside a warm-up-only model: its training state at the warm-up's end
+
+
+def continue_warmup(warmup_end: Path, state_file: Path, log) -> bool:
+    """Start a training that has no state of its own from the warm-up-only training's last state
+    (`warmup_end`): it resumes as if it had been stopped at the end of its own, identical warm-up
+    (the resume is exact: engine/train.py), so only the joint stage trains. Rank 0 copies; all wait."""
+    go = warmup_end.exists() and not state_file.exists()
+    dist.barrier()                                  # every rank has looked before rank 0 copies
+    if go and dist.is_main():
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state_file.with_name(f".{state_file.name}.{os.getpid()}.part")
+        shutil.copyfile(warmup_end, tmp)
+        os.replace(tmp, state_file)
+    dist.barrier()
+    if go:
+        log(f"the warm-up of this recipe was trained alone before ({warmup_end.parent.name}): continuing from its end")
+    return go
 
 
 def reuse_checkpoint(method, ckpt: Path, log) -> tuple[dict, bool] | None:

@@ -12,8 +12,10 @@ or {"choices": [...]}}, declared per method family beside its registration
 Pruning rung (--prune): a trial first trains the warm-up stage alone (its recipe with
 joint_epochs = 0, a model cached like any other), reports that model's seen-class CV top-1 as
 step 0, and Optuna's MedianPruner stops it there when it is below the median of earlier trials at
-the same step. A trial that survives trains its whole recipe (the warm-up again: the two are
-separate checkpoints). Methods or recipes without both stages have no rung.
+the same step. A trial that survives trains its whole recipe; where the method's warm-up is a prefix
+of it (Method.warmup_is_prefix: ResT and the two-stream models), that training continues from the
+rung's warm-up end state instead of training the warm-up again (prepare.continue_warmup; the same
+weights as training it whole). Methods or recipes without both stages have no rung.
 
 The study lives in an Optuna storage (SQLite under the cache by default; any RDB URL shared by
 several processes), named <method>--<protocol>--<hash of the space and the fixed overrides>, and is

@@ -69,6 +69,10 @@ class Method(ABC):
     model: torch.nn.Module | None = None
     frames: int = 0
     text_encoder: bool = False   # True: class_vectors gives the label vectors it is scored against
+    # True: fit() trains a stage keyed "warmup" for recipe.warmup_epochs whose every step is the same
+    # whatever recipe.joint_epochs is, then the rest. Its warm-up-only training (joint_epochs = 0, a
+    # tune rung) is then a prefix of the full one, which continues from its end (prepare.train_or_reuse).
+    warmup_is_prefix: bool = False
 
     def __init__(self, **config):
         self.cfg = dict(config)

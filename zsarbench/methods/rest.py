@@ -88,6 +88,7 @@ class _Stage(nn.Module):
 
 class ResTMethod(Method):
     space = "visual"
+    warmup_is_prefix = True   # fit(): the warm-up stage (SGD, its own cosine schedule), then the joint one
     # The options a subclass with another network (twostream.py) declares in its place: DEFAULTS are
     # always in config(), OPTIONAL only when not at their default (ablation options of ResT).
     DEFAULTS, OPTIONAL, OPTIONS = DEFAULTS, ABLATION_DEFAULTS, OPTIONS
