@@ -149,6 +149,8 @@ def test_a_killed_trial_is_failed_and_its_point_retried(tmp_path, monkeypatch):
     states = [t.state for t in study.get_trials(deepcopy=False)]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
     assert study.trials[1].params == study.trials[0].params   # the same point, enqueued
+    record = T.tuning_record(study, "s", storage, {}, {}, {}, 0, study.trials[0])
+    assert (record["trials"], record["complete"], record["pruned"], record["failed"]) == (2, 0, 0, 1)
 
 
 @pytest.mark.train

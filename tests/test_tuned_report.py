@@ -169,3 +169,15 @@ def test_tune_e2e_tiny_then_run_its_overlay_gives_a_tuned_row_beside_the_untuned
     assert "- e2e_tiny on synth-ucf-0-50: 2 trials (" in t1 and "method.loss in {mse-normalised, mse-raw, cosine}" in t1
     assert "rest_tiny" not in (tmp_path / "tables" / "ceilings.md").read_text()
     assert "e2e_tiny (e2e_tiny; tuned: 2 trials" in (tmp_path / "tables" / "ceilings.md").read_text()
+
+
+def test_a_study_with_killed_trials_states_them_in_its_budget(tmp_path):
+    """A killed trial (failed, then retried as a new trial of its point) is named in the budget note
+    and not counted among the trials of the row label."""
+    root, out = tmp_path / "results", tmp_path / "tables"
+    record = {**RECORD, "trials": 10, "failed": 2}
+    write(root, "synth-ucf-0-50/rest101-tuned.json", tuned_run([30.0, 32.0], "rest101", record=record))
+    write_tables(load_results(root), out)
+    t1 = (out / "table1.md").read_text()
+    assert "| ResT_101 (rest101; tuned: 8 trials, 41 min) |" in t1
+    assert "10 trials (6 complete, 2 pruned, 2 killed and retried), 2460 s of trial wall time" in t1

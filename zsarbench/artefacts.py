@@ -98,6 +98,20 @@ def part_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.part")
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to .<name>.<pid>.part in the same folder, fsync, then rename over `path` (a reader sees
+    the old file or the new one, never half of one); then delete what interrupted writes left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = part_path(path)
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    remove_stale_parts(path)
+
+
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)

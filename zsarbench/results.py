@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from .artefacts import part_path, remove_stale_parts
+from .artefacts import write_text_atomic
 from .registry import method_origin
 from .text.labels import label_table
 
@@ -73,17 +73,8 @@ def now() -> str:
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`; then delete what
-    interrupted writes of `path` left (artefacts.remove_stale_parts)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = part_path(path)
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, default=_jsonable)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    remove_stale_parts(path)
+    """`obj` as indented JSON, written atomically (artefacts.write_text_atomic)."""
+    write_text_atomic(path, json.dumps(obj, indent=1, default=_jsonable) + "\n")
 
 
 def _jsonable(o):

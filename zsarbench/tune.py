@@ -37,6 +37,7 @@ import tomllib
 import warnings
 from pathlib import Path
 
+from .artefacts import write_text_atomic
 from .errors import UserError
 from .fields import check_value
 from .protocol import PROTOCOL_DIR, TUNED_MARK, Protocol, Recipe, deep_merge, load_protocol
@@ -238,11 +239,14 @@ def _toml_value(v) -> str:
 def tuning_record(study, name: str, storage: str, space: dict, overrides: dict, method_options: dict,
                   seed: int, best) -> dict:
     """What a result of the overlay cites about its tuning (results: protocol.tuned): the study, its
-    budget (trials by state, the trials' wall seconds summed), the space and the best trial."""
+    budget (trials by state, the trials' wall seconds summed), the space and the best trial. A failed
+    trial (killed, its heartbeat stale) is retried as a new trial of the same point that resumes its
+    checkpoints, so its partial work is not in `seconds`."""
     states = [t.state.name for t in study.trials]
     return {"study": name, "storage": storage, "space_hash": space_hash(space, overrides, method_options),
             "space": space, "fixed": {"overrides": overrides, "method_options": method_options}, "seed": seed,
             "trials": len(states), "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"),
+            "failed": states.count("FAIL"),
             "seconds": round(sum(float(t.user_attrs.get("seconds") or 0.0) for t in study.trials), 1),
             "best": {"number": best.number, "cv_top1": best.value}}
 
@@ -308,9 +312,10 @@ def tune(method: str, protocol: str, overrides: dict, method_options: dict, spac
     comment = (f"Tuned by `{command}` on the seen classes only (zsarbench/tune.py).\n"
                f"Best seen-class CV top-1 {best.value:.3f} (trial {best.number} of {len(study.trials)}); "
                f"study {name} in {storage}.\nNot a ZSAR result: run `zsarbench run {method} -p {path}` for that.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = tuning_record(study, name, storage, space, overrides, method_options, seed, best)
-    path.write_text(overlay_text(path, P, overrides, method_options, best.params, comment, record) + "\n")
+    if path.exists():   # generated: the study's newer best replaces it (the older point stays in the study)
+        ctx.log(f"overlay {path}: replaced with the study's best point (trial {best.number})")
+    write_text_atomic(path, overlay_text(path, P, overrides, method_options, best.params, comment, record) + "\n")
     doc = tune_document(method, P, command, overrides, {"name": name, "storage": storage, "direction": "maximize",
                         "sampler": f"TPESampler(seed={seed} + trials before this call)",
                         "pruner": "MedianPruner(n_startup_trials=2) at the warm-up rung" if prune else None,

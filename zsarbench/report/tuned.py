@@ -18,7 +18,7 @@ def label(records: list[dict]) -> str:
     """'tuned: 8 trials, 41 min' over the records of a row (one study per protocol: ranges)."""
     if not records:
         return "tuned"
-    trials = _span([r.get("trials", 0) for r in records], str)
+    trials = _span([r.get("trials", 0) - r.get("failed", 0) for r in records], str)   # killed ones were retried
     minutes = _span([float(r.get("seconds") or 0.0) / 60 for r in records], lambda m: f"{m:.0f}")
     return f"tuned: {trials} trial{'s' * (trials != '1')}, {minutes} min"
 
@@ -61,7 +61,9 @@ def budget_notes(used: list[Result]) -> list[str]:
         sets = [f"{k}={v}" for k, v in sorted(_flatten(fixed.get("overrides") or {}).items())]
         sets += [f"method.{k}={v}" for k, v in sorted((fixed.get("method_options") or {}).items())]
         lines.append(f"- {method or 'ablation'} on {p}: {t.get('trials')} trials ({t.get('complete')} complete, "
-                     f"{t.get('pruned')} pruned), {float(t.get('seconds') or 0):.0f} s of trial wall time, sampler "
+                     f"{t.get('pruned')} pruned"
+                     + (f", {t['failed']} killed and retried" if t.get("failed") else "")
+                     + f"), {float(t.get('seconds') or 0):.0f} s of trial wall time, sampler "
                      f"seed {t.get('seed')}, space {t.get('space_hash')}: {_space(t.get('space') or {})}; best "
                      f"seen-class CV top-1 {t['best']['cv_top1']:.1f} (trial {t['best']['number']})"
                      + (f"; fixed for every trial: {', '.join(sets)}" if sets else "") + f"; study `{name}`.")
