@@ -24,7 +24,7 @@ from .data.datasets import VideoSet, check_crop, resolve_dataset
 from .data.frame_cache import attach_frame_cache
 from .data.overlap import OverlapResult, remove_overlap
 from .engine import dist
-from .artefacts import read_json, read_or_discard
+from .artefacts import part_path, read_json, read_or_discard
 from .engine.checkpoint import check_checkpoint, checkpoint_dir, checkpoint_key, load_checkpoint, save_atomic
 from .engine.train import TrainState, pick_device
 from .errors import UserError
@@ -222,7 +222,7 @@ def continue_warmup(warmup_end: Path, state_file: Path, log) -> bool:
     dist.barrier()                                  # every rank has looked before rank 0 copies
     if go and dist.is_main():
         state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = state_file.with_name(f".{state_file.name}.{os.getpid()}.part")
+        tmp = part_path(state_file)
         shutil.copyfile(warmup_end, tmp)
         os.replace(tmp, state_file)
     dist.barrier()
