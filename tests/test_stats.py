@@ -239,9 +239,30 @@ def test_rows_equal_on_every_seed_do_not_hold():
     assert c.verdict == stats.EQUAL and c.p is None and c.diff == 0
 
 
-def test_readme_orderings_summary_is_the_committed_one():
-    """The README's orderings are generated (make tables), never written by hand."""
-    from zsarbench.report.orderings import summary_block
+def test_readme_generated_blocks_are_the_committed_ones():
+    """The README's orderings summary, Table 1 and ceilings are generated (make tables), never written
+    by hand: each block is there, equal to what the committed tables give."""
+    from zsarbench.report.readme import BLOCKS, block
 
-    block = summary_block((ROOT / "results/tables/orderings.md").read_text())
-    assert block in (ROOT / "README.md").read_text(), "run `make tables`"
+    readme = (ROOT / "README.md").read_text()
+    for name in BLOCKS:
+        assert block(name, ROOT / "results/tables") in readme, f"README block {name!r}: run `make tables`"
+
+
+def test_update_readme_replaces_only_what_lies_between_a_blocks_markers(tmp_path):
+    """`tables --readme`: each generated block is replaced in place; text around it and a README
+    without a block's markers are left as they are."""
+    import shutil
+
+    from zsarbench.report.readme import block, markers, update_readme
+
+    tables = tmp_path / "tables"
+    shutil.copytree(ROOT / "results/tables", tables)
+    begin, end = markers("ceilings")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n\n{begin}\nstale numbers\n{end}\n\noutro\n")
+    assert update_readme(readme, tables) == ["ceilings"]
+    assert readme.read_text() == f"intro\n\n{block('ceilings', tables)}\n\noutro\n"
+    assert update_readme(readme, tables) == []                     # nothing left to change
+    readme.write_text("no markers\n")
+    assert update_readme(readme, tables) == [] and readme.read_text() == "no markers\n"

@@ -20,7 +20,7 @@ read_results_option = results_dir_option("Read RESULTS_DIR/**/*.json.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Where to write [default RESULTS_DIR/tables].")
 @click.option("--readme", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-              help="Also refresh the orderings summary between the markers of this README.")
+              help="Also refresh the generated blocks (orderings summary, Table 1, ceilings) between the markers of this README.")
 def tables(results_dir, out_dir, readme):
     """The paper's Tables 1-9 as Markdown and LaTeX, and the orderings the paper claims tested over
     training seeds (orderings.md, orderings.tex), from the results files (docs/results.md)."""
@@ -35,10 +35,10 @@ def tables(results_dir, out_dir, readme):
     out.print(f"{len(results)} results files -> {len(missing)} tables and orderings.md in {out_dir} "
               f"({sum(missing.values())} cells still missing; each table lists the commands) in {time.time() - t:.2f} s")
     if readme is not None:
-        from ..report.orderings import update_readme
+        from ..report.readme import update_readme
 
-        changed = update_readme(readme, (out_dir / "orderings.md").read_text())
-        out.print(f"{readme}: orderings summary {'updated' if changed else 'unchanged'}")
+        changed = update_readme(readme, out_dir)
+        out.print(f"{readme}: generated blocks {'updated: ' + ', '.join(changed) if changed else 'unchanged'}")
 
 
 @click.command()
