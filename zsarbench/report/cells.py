@@ -54,11 +54,14 @@ class Cell:
         return agg
 
     def command(self) -> str:
-        sets = "".join(f" --set {k}={v}" for k, v in self.overrides) + (f" --embedding {self.embedding}"
-                                                                          if self.embedding else "")
+        fixed = "".join(f" --set {k}={v}" for k, v in self.overrides)
+        sets = fixed + (f" --embedding {self.embedding}" if self.embedding else "")
+        if self.ablation is None and self.tuned:   # the overlay comes from a study (8 trials: make tune-reference)
+            p = f"protocols/tuned/{self.method}--{self.protocol}.toml"
+            return (f"test -f {p} || zsarbench tune {self.method} -p {self.protocol}{fixed} --trials 8; "
+                    f"zsarbench run {self.method} -p {p}{sets}")
         if self.ablation is None:
-            p = f"protocols/tuned/{self.method}--{self.protocol}.toml" if self.tuned else self.protocol
-            return f"zsarbench run {self.method} -p {p}{sets}"
+            return f"zsarbench run {self.method} -p {self.protocol}{sets}"
         m = f" -m {self.method}" if self.method not in (None, "rest18") else ""
         p = f"protocols/tuned/<method>--{self.protocol}.toml" if self.tuned else self.protocol
         return f"zsarbench ablate {self.ablation} -p {p}{m}{sets}"
