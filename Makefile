@@ -93,7 +93,9 @@ reference: install
 # Tables 1 and 4(b) (the methods of Table 1's ordering: ResT_101/34/18 and E2E) on the 0/50 protocols:
 # every (method, protocol) gets the same --trials TUNE_TRIALS and --timeout TUNE_TIMEOUT (seconds: no new
 # trial starts after it), the same sampler seed and its family's declared search space
-# (registry.register_search_space), and writes protocols/tuned/<method>--<protocol>.toml; then
+# (registry.register_search_space), and writes $(REF_TUNED_DIR)/<method>--<protocol>.toml (--out: the
+# repository's protocols/tuned/ by default, where the committed reference overlays are; `zsarbench tune`
+# alone writes under the cache, never into the installed package); then
 # `make reference REF_TUNED=1` runs them. A study resumes: running this again ADDS TUNE_TRIALS trials
 # to each study (the tables' notes state each study's actual trials and seconds). TUNE_ARGS goes to each
 # command (e.g. TUNE_ARGS="--storage postgresql://..." to share the studies between machines).
@@ -107,7 +109,7 @@ TUNE_ARGS      ?=
 tune-reference: install
 	for m in $(TUNE_METHODS); do for p in $(TUNE_PROTOCOLS); do \
 	  $(ZB_REF) tune $$m -p $$p --trials $(TUNE_TRIALS) --timeout $(TUNE_TIMEOUT) --seed $(TUNE_SEED) \
-	    --results-dir $(RESULTS) $(TUNE_ARGS) || exit 1; done; done
+	    --out $(REF_TUNED_DIR)/$$m--$$p.toml --results-dir $(RESULTS) $(TUNE_ARGS) || exit 1; done; done
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -7,6 +7,23 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def in_ci() -> bool:
+    """CI runs .ci/run with CI=true (as GitHub Actions, GitLab and most others do)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def needs(available, what: str) -> None:
+    """The one way a test skips for something outside the project that the machine may lack (a tool
+    such as pdflatex, the public class lists of shared/): skipped on a machine without it, FAILED under
+    CI, where .ci/run installs or lays out every such thing, so that a check which never ran cannot
+    pass as one that did. `what`: what is missing and how to get it."""
+    if available:
+        return
+    if in_ci():
+        pytest.fail(f"CI=true and {what}: .ci/run must provide it", pytrace=False)
+    pytest.skip(what)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory):
     """One cache for the session: the GloVe KeyedVectors and tiny synthetic data are built once."""

@@ -187,7 +187,7 @@ def build_hmdb51_official(root: Path) -> Path:
     return root
 
 
-# A few of Elaborative Rehearsal's pinned Kinetics-600 classes (protocols/_k600zs-split*.toml): test
+# A few of Elaborative Rehearsal's pinned Kinetics-600 classes (zsarbench/protocols/_k600zs-split*.toml): test
 # classes of every split, of two splits, and a validation class of split 1, plus a Kinetics-400 class.
 K600_TEST_CLASSES = ["arguing", "backflip (human)", "base jumping", "acting in play", "adjusting glasses"]
 K600_OTHER_CLASSES = ["alligator wrestling", "abseiling"]

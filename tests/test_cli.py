@@ -60,5 +60,5 @@ def test_ls_show_validate():
     assert r.returncode == 0 and "synth-ucf-0-50" in r.stdout and "synth-hmdb-0-100" in r.stdout
     r = run_cli("show", "protocol", "synth-hmdb-0-50")
     assert r.returncode == 0 and 'dataset = "synth-hmdb"' in r.stdout and "[recipe]" in r.stdout
-    r = run_cli("validate", "protocols/synth-ucf-0-100.toml")
-    assert r.returncode == 0 and r.stdout.startswith("ok:")
+    r = run_cli("validate", "zsarbench/protocols/synth-ucf-0-100.toml", "synth-hmdb-0-50")
+    assert r.returncode == 0 and r.stdout.startswith("ok:") and r.stdout.count("ok:") == 2

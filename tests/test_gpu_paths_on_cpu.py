@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import needs
 from real_layouts import build_ucf101
 from zsarbench.data.adapters import load_dataset
 from zsarbench.protocol import Recipe
@@ -109,8 +110,7 @@ def test_on_device_crop_flip_and_channels_last_on_cpu(videos):
 
 @pytest.mark.train
 def test_compile_one_step_on_cpu(videos):
-    if not (shutil.which("cc") or shutil.which("gcc")):
-        pytest.skip("recipe.compile on CPU needs a C compiler (torch inductor): none found")
+    needs(shutil.which("cc") or shutil.which("gcc"), "recipe.compile on CPU needs a C compiler (torch inductor): none found")
     recipe = Recipe(**{**RECIPE, "warmup_epochs": 0.5, "joint_epochs": 0.5}, compile=True)
     _, log = fit("rest_tiny", videos.take(np.arange(4)), recipe)
     assert log["warmup"]["steps"] == 1 and log["joint"]["steps"] == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import needs, run_cli
 from zsarbench.data.adapters import load_dataset
 from zsarbench.data.overlap import overlap_between
 from zsarbench.errors import UserError
@@ -77,8 +77,7 @@ def test_word2vec_words_are_e2es_for_every_ucf101_and_hmdb51_class():
 
 
 def test_e2e_words_cover_the_public_class_lists():
-    if not CLASSLISTS.is_dir():
-        pytest.skip(f"no public class lists at {CLASSLISTS} (shared/ beside the checkout)")
+    needs(CLASSLISTS.is_dir(), f"no public class lists at {CLASSLISTS} (shared/ beside the checkout)")
     for kind in ("ucf101", "hmdb51"):
         names = [c for c in (CLASSLISTS / f"{kind}.txt").read_text().splitlines() if c]
         assert len(names) == {"ucf101": 101, "hmdb51": 51}[kind]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, needs
 from zsarbench.report.load import load_results
 from zsarbench.report.tables import write_tables
 
@@ -51,8 +51,7 @@ def compile_one(stem: str, tex: str, workdir: Path, options: str) -> str:
 
 @pytest.mark.parametrize("options", ["10pt", "10pt,twocolumn"])
 def test_tables_compile_and_fit_the_text_width(tex_files, tmp_path, options):
-    if shutil.which("pdflatex") is None:
-        pytest.skip("pdflatex not installed: apt-get install texlive-latex-base texlive-latex-recommended")
+    needs(shutil.which("pdflatex"), "pdflatex not installed: apt-get install texlive-latex-base texlive-latex-recommended")
     for stem, tex in tex_files.items():
         assert packages(tex), f"{stem}.tex: its header names the packages it needs"
         assert set(packages(tex)) <= STANDARD, f"{stem}.tex needs {set(packages(tex)) - STANDARD}"

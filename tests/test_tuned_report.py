@@ -183,4 +183,5 @@ def test_a_study_with_killed_trials_states_them_in_its_budget(tmp_path):
     assert "10 trials (6 complete, 2 pruned, 2 killed and retried), 2460 s of trial wall time" in t1
     # the missing tuned cell (HMDB51) says how to get its overlay first
     assert ("test -f protocols/tuned/rest101--synth-hmdb-0-50.toml || zsarbench tune rest101 -p synth-hmdb-0-50 "
-            "--trials 8; zsarbench run rest101 -p protocols/tuned/rest101--synth-hmdb-0-50.toml") in t1
+            "--trials 8 --out protocols/tuned/rest101--synth-hmdb-0-50.toml; "
+            "zsarbench run rest101 -p protocols/tuned/rest101--synth-hmdb-0-50.toml") in t1

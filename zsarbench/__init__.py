@@ -2,4 +2,4 @@
 
 __version__ = "0.1.0"
 
-from .registry import create_method, list_methods, register_method  # noqa: E402,F401
+from .registry import create_method, list_methods  # noqa: E402,F401

@@ -89,4 +89,4 @@ def ablate(name: str, protocols: list[Protocol], ctx: RunContext, method: str = 
     doc = ablation_document(name, f"Table {part.label}: {part.title}", protocols, rows, ctx.command, overrides, profile,
                             started, {"total_s": round(time.time() - t_start, 2)})
     stem = f"{method}-ablate-{name}" if name == "constraints" else f"ablate-{name}"
-    return doc, write_results(doc, ctx.results_dir, protocols[0].name, stem)
+    return doc, write_results(doc, ctx, protocols[0].name, stem)

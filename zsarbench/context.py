@@ -1,6 +1,6 @@
 """The run context: where an experiment reads and writes, on which device, and how it reports.
 Every command builds it through `make_context`, so the command line, the cache folder and the
-rank-0-only output are decided in one place."""
+rank-0-only output (`writes_outputs`) are decided in one place."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("ZSARBENCH_CACHE") or Path.home() / ".cache" / "zsarbench")
 
 
+def user_config_dir() -> Path:
+    """The user's zsarbench folder: $XDG_CONFIG_HOME/zsarbench, else ~/.config/zsarbench (datasets.toml,
+    protocols/)."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "zsarbench"
+
+
 def command_line() -> str:
     """The command as typed, for the results file (`command`)."""
     return "zsarbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -22,6 +28,14 @@ def command_line() -> str:
 
 def _quiet(*args, **kwargs) -> None:
     pass
+
+
+def _rank_zero() -> bool:
+    """Whether this process writes outputs and prints: rank 0 under torchrun (the other ranks compute
+    the same numbers: engine/dist.py), and any single process."""
+    from .engine import dist   # imports torch: only once a command runs an experiment
+
+    return dist.is_main()
 
 
 @dataclass
@@ -35,6 +49,7 @@ class RunContext:
     data_roots: dict = field(default_factory=dict)  # --data-root NAME=PATH (data/roots.py)
     resume: bool = True          # continue an interrupted training of the same run (engine/train.py)
     allow_nonstandard: bool = False  # accept dataset trees that do not match their signature (data/signatures.py)
+    writes_outputs: bool = field(default_factory=_rank_zero)   # results files (results.write_results) and logs
 
 
 def check_outputs(cache_dir: Path | None = None, results_dir: Path | None = None, out_dir: Path | None = None,
@@ -61,8 +76,7 @@ def make_context(cache_dir: Path | None = None, results_dir: Path = Path("result
     and nowhere on torchrun's other ranks. The cache and results folders (and RESULTS_DIR/<name> of
     `result_folders`) are checked first (check_outputs)."""
     check_outputs(cache_dir, results_dir, result_folders=result_folders, cache=True)
-    from .engine import dist   # imports torch: only once a command runs an experiment
-
-    log = (progress.console.print if progress is not None else print) if dist.is_main() else _quiet
+    writes = _rank_zero()
+    log = (progress.console.print if progress is not None else print) if writes else _quiet
     return RunContext(Path(cache_dir) if cache_dir else default_cache_dir(), Path(results_dir), device,
-                      command_line(), progress, log, dict(data_roots or {}), resume, allow_nonstandard)
+                      command_line(), progress, log, dict(data_roots or {}), resume, allow_nonstandard, writes)

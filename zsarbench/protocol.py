@@ -1,7 +1,8 @@
-"""Protocols: declarative TOML files in protocols/ that fix data, splits, recipe and inference.
+"""Protocols: declarative TOML files that fix data, splits, recipe and inference. The shipped ones
+are in zsarbench/protocols/; a name is looked up on the protocol search path (protocol_search.py).
 
-A file may `include` others (a path or a list, relative to the including file); later values
-override earlier ones, table by table. Every field has a type checked on load, unknown fields are
+A file may `include` others (a path or a list, relative to the including file; a bare file name not
+beside it is looked up on the search path); later values override earlier ones, table by table. Every field has a type checked on load, unknown fields are
 errors, and `--set section.key=value` overrides any field (recorded in the results).
 """
 
@@ -20,8 +21,7 @@ import numpy as np
 
 from .errors import UserError, did_you_mean
 from .fields import OneOf, Range, check_value
-
-PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
+from .protocol_search import find_file, protocol_files, resolve_include
 
 
 # Every field declares its type and, where not every value of it is valid, its range or choices
@@ -194,7 +194,11 @@ def _read_toml(path: Path, chain: tuple = ()) -> dict:
         raise UserError(f"{path}: 'include' must be a file name or a list of file names")
     merged: dict = {}
     for inc in includes:
-        merged = deep_merge(merged, _read_toml((path.parent / inc).resolve(), (*chain, path)))
+        found = resolve_include(inc, path)
+        if not found.is_file():
+            raise UserError(f"{path}: include '{inc}' not found (beside it, nor on the protocol search path: "
+                            "`zsarbench ls protocols` shows the path)")
+        merged = deep_merge(merged, _read_toml(found, (*chain, path)))
     return deep_merge(merged, data)
 
 
@@ -252,16 +256,13 @@ def experiment_overrides(sets: list[str], seed: int | None = None, solver: str |
     return overrides, method_options
 
 
-def protocol_files() -> dict[str, Path]:
-    """Public protocols: files in protocols/ whose name does not start with '_' (those are includes)."""
-    return {p.stem: p for p in sorted(PROTOCOL_DIR.glob("*.toml")) if not p.name.startswith("_")}
-
-
 def load_protocol(name_or_path: str, overrides: dict | None = None) -> Protocol:
-    """By name (a file in protocols/) or by path to a .toml file."""
+    """By name (protocol_search: the shipped protocols, then the user's folders) or by path to a .toml
+    file (a bare NAME.toml that is not in the current folder: looked up on the search path too)."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
-        path = path.resolve()
+        found = None if path.exists() or path.name != str(name_or_path) else find_file(path.name)
+        path = (found or path).resolve()
     else:
         files = protocol_files()
         if name_or_path not in files:

@@ -1,21 +1,19 @@
-"""Method registry, timm-style.
-
-    @register_method
-    def rest18(**overrides) -> Method: ...
-
-The function's name is the method's name. Built-in methods are registered by importing
-zsarbench.methods (done here, not by luck of import order); third-party packages register
-factories under the entry-point group `zsarbench.methods`:
+"""Method registry: every method, built-in or not, is a factory declared as an entry point of the
+group `zsarbench.methods` by the package that ships it (zsarbench's own pyproject.toml for ResT,
+baselines/pyproject.toml for the baselines, a user's package for theirs):
 
     [project.entry-points."zsarbench.methods"]
-    my_method = "my_pkg.methods:my_method"
+    my_method = "my_pkg.methods:my_method"     # def my_method(**overrides) -> Method
+
+The entry point's name is the method's name. This module imports no method: it is a leaf that the
+methods import (register_search_space), and a factory's module is imported when its entry points are
+first read.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from importlib import import_module
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, distribution, entry_points
 from typing import Callable
 
 from .errors import UserError, did_you_mean
@@ -26,23 +24,16 @@ _ORIGIN: dict[str, str] = {}
 _loaded = False
 
 
-def register_method(fn: Callable) -> Callable:
-    name = fn.__name__
-    if name in _METHODS and _METHODS[name] is not fn:
-        raise ValueError(f"method '{name}' is registered twice ({_ORIGIN[name]} and {fn.__module__})")
-    _METHODS[name] = fn
-    _ORIGIN[name] = fn.__module__
-    return fn
-
-
 def _load() -> None:
     global _loaded
     if _loaded:
         return
     _loaded = True
-    import_module("zsarbench.methods")
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in _METHODS:
+        if ep.name in _ORIGIN:
+            if _ORIGIN[ep.name] != ep.value:
+                raise UserError(f"method '{ep.name}' is declared twice ({_ORIGIN[ep.name]} and {ep.value}): "
+                                "uninstall one of the packages")
             continue
         try:
             fn = ep.load()
@@ -50,6 +41,19 @@ def _load() -> None:
             raise UserError(f"method plugin '{ep.name}' ({ep.value}) failed to load: {e}") from None
         _METHODS[ep.name] = fn
         _ORIGIN[ep.name] = ep.value
+
+
+def _not_installed_hint() -> str:
+    """Why no built-in method may be registered: zsarbench's metadata (its entry points) is missing or
+    stale, as when the source tree is imported without installing it or after the list changed."""
+    try:
+        declared = distribution("zsarbench").entry_points.select(group=ENTRY_POINT_GROUP)
+    except PackageNotFoundError:
+        declared = ()
+    if declared:
+        return ""
+    return ("; zsarbench's own methods are not registered: its installed metadata has no entry points "
+            f"'{ENTRY_POINT_GROUP}' (install it, or reinstall an editable install: `make install`)")
 
 
 def list_methods(pattern: str = "*") -> list[str]:
@@ -66,7 +70,7 @@ def create_method(name: str, **overrides):
     _load()
     if name not in _METHODS:
         raise UserError(f"unknown method '{name}'{did_you_mean(name, _METHODS)}; "
-                        "`zsarbench ls methods` lists them")
+                        f"`zsarbench ls methods` lists them{_not_installed_hint()}")
     return _METHODS[name](**overrides)
 
 

@@ -233,13 +233,11 @@ def tune_document(method: str, P, command: str, overrides: dict | None, study: d
             "timings": timings}
 
 
-def write_results(doc: dict, results_dir: Path, protocol: str, stem: str) -> Path | None:
-    """results/<protocol>/<stem>-<UTC time>.json, on rank 0 only (under torchrun the other ranks
-    computed the same numbers); None on the others."""
-    from .engine import dist
-
-    if not dist.is_main():
+def write_results(doc: dict, ctx, protocol: str, stem: str) -> Path | None:
+    """RESULTS_DIR/<protocol>/<stem>-<UTC time>.json of the run context `ctx`, where it writes outputs
+    (context.RunContext.writes_outputs: rank 0 under torchrun); None elsewhere."""
+    if not ctx.writes_outputs:
         return None
-    path = new_results_path(results_dir, protocol, stem)
+    path = new_results_path(ctx.results_dir, protocol, stem)
     write_json_atomic(path, doc)
     return path

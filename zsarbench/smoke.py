@@ -222,7 +222,7 @@ def _checklist(report: Smoke, method_name: str, P, ctx, method_options: dict, sc
 
     def results():
         doc = run_document(prep, ctx.command, ctx.device, {"smoke": True}, scored, "", {})
-        path = write_results(doc, scratch_ctx.results_dir, P.name, method.name)
+        path = write_results(doc, scratch_ctx, P.name, method.name)
         size = len(path.read_text())
         json.loads(path.read_text())
         shutil.rmtree(scratch_ctx.results_dir)

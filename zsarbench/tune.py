@@ -40,7 +40,8 @@ from pathlib import Path
 from .artefacts import write_text_atomic
 from .errors import UserError
 from .fields import check_value
-from .protocol import PROTOCOL_DIR, TUNED_MARK, Protocol, Recipe, deep_merge, load_protocol
+from .protocol import TUNED_MARK, Protocol, Recipe, deep_merge, load_protocol
+from .protocol_search import by_file_name
 
 
 # ----------------------------------------------------------------------------- the space
@@ -213,13 +214,9 @@ def best_trial(study):
 # ----------------------------------------------------------------------------- the overlay
 
 def overlay_path(method: str, P: Protocol, cache_dir: Path, out: Path | None = None) -> Path:
-    """protocols/tuned/<method>--<protocol>.toml, or under the cache when protocols/ is not writable."""
-    if out is not None:
-        return Path(out)
-    folder = PROTOCOL_DIR / "tuned"
-    if not os.access(PROTOCOL_DIR, os.W_OK) or (folder.exists() and not os.access(folder, os.W_OK)):
-        folder = Path(cache_dir) / "tuned"
-    return folder / f"{method}--{P.name}.toml"
+    """--out, else CACHE/tuned/<method>--<protocol>.toml: a user's folder, never the installed package
+    (the reference overlays of `make tune-reference` go to the repository's protocols/tuned/ by --out)."""
+    return Path(out) if out is not None else Path(cache_dir) / "tuned" / f"{method}--{P.name}.toml"
 
 
 def _toml_value(v) -> str:
@@ -258,9 +255,10 @@ def overlay_text(path: Path, P: Protocol, overrides: dict, method_options: dict,
     recipe, options = split_point(point)
     tables = deep_merge(overrides, {"recipe": recipe})
     tables = deep_merge(tables, {"method": {**method_options, **options}} if (method_options or options) else {})
-    src = Path(P.path).resolve()
-    try:
-        inc = os.path.relpath(src, Path(path).resolve().parent)
+    src, beside = Path(P.path).resolve(), Path(path).resolve().parent / Path(P.path).name
+    try:   # a protocol of the search path by its name: the overlay outlives a reinstall that moves it
+        by_name = by_file_name(src) and (not beside.exists() or beside.resolve() == src)
+        inc = src.name if by_name else os.path.relpath(src, beside.parent)
     except ValueError:   # another drive
         inc = str(src)
     lines = [f"# {line}" for line in comment.splitlines()]
@@ -323,4 +321,4 @@ def tune(method: str, protocol: str, overrides: dict, method_options: dict, spac
                         trial_rows(study), {"number": best.number, "value": best.value, "params": best.params},
                         str(path), {"trials_before": before, "trials_after": len(study.trials), "started": started,
                                     "seconds": round(time.time() - t0, 2)})
-    return doc, path, write_results(doc, ctx.results_dir, P.name, f"{method}-tune")
+    return doc, path, write_results(doc, ctx, P.name, f"{method}-tune")

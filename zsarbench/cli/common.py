@@ -40,6 +40,18 @@ data_root_option = click.option("--data-root", "data_roots", multiple=True, meta
                                      "else ~/.config/zsarbench/datasets.toml].")
 
 
+def _use_protocol_path(ctx, param, value) -> None:
+    from ..protocol_search import use_protocol_path
+
+    use_protocol_path(value)
+
+
+# On every command that reads a protocol by name (eager: set before any other option is processed).
+protocol_path_option = click.option(
+    "--protocol-path", multiple=True, metavar="DIR", expose_value=False, is_eager=True, callback=_use_protocol_path,
+    help="Also look for protocols (and the files they include) in DIR; repeatable. Searched after the shipped "
+         "protocols, before $ZSARBENCH_PROTOCOL_PATH and ~/.config/zsarbench/protocols (docs/protocols.md).")
+
 allow_nonstandard_option = click.option(
     "--allow-nonstandard", is_flag=True,
     help="Accept a dataset root that does not match its dataset's signature (class count and names): your "
@@ -52,14 +64,15 @@ def results_dir_option(help: str = "Where results files go (RESULTS_DIR/<protoco
 
 
 def experiment_options(default_protocols: tuple = ()):
-    """The options of every command that trains and scores: -p (required without defaults), --set,
-    --seed, --solver, --embedding, --device, --resume, --results-dir, --cache-dir, --data-root,
-    --allow-nonstandard, --smoke."""
+    """The options of every command that trains and scores: -p (required without defaults),
+    --protocol-path, --set, --seed, --solver, --embedding, --device, --resume, --results-dir, --cache-dir,
+    --data-root, --allow-nonstandard, --smoke."""
     options = [
         click.option("--protocol", "-p", "protocols", multiple=True, default=default_protocols,
                      required=not default_protocols, show_default=bool(default_protocols),
                      help="Protocol name or .toml path; repeat it or separate names by commas for several "
                           "(they share one trained model where the training is the same)."),
+        protocol_path_option,
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                      help="Override a protocol field (recipe.joint_epochs=1) or a method option (method.depth=2)."),
         click.option("--seed", type=int, default=None, help="Training seed (recipe.seed)."),

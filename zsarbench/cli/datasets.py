@@ -11,7 +11,7 @@ from rich.table import Table
 from ..context import check_outputs, command_line, default_cache_dir
 from ..errors import UserError
 from .common import (allow_nonstandard_option, cache_option, data_root_option, first, make_progress, out,
-                     results_dir_option)
+                     protocol_path_option, results_dir_option)
 
 
 @click.group()
@@ -22,6 +22,7 @@ def data():
 @data.command("synth")
 @click.option("--protocol", "-p", "protocol_name", default="synth-ucf-0-50", show_default=True,
               help="Protocol whose [synth] settings to use.")
+@protocol_path_option
 @click.option("--force", is_flag=True, help="Delete and regenerate even if a complete copy exists.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override synth.* fields.")
 @cache_option
@@ -46,6 +47,7 @@ def data_synth(protocol_name, force, sets, cache_dir):
 @data.command("cache")
 @click.option("--protocol", "-p", "protocol_name", default="synth-ucf-0-50", show_default=True,
               help="Protocol whose source and target datasets to decode, at its recipe.resize.")
+@protocol_path_option
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override protocol fields (recipe.resize=128).")
 @click.option("--workers", type=int, default=None, help="Decoding processes [default: the cores, at most 8].")
 @data_root_option
@@ -84,6 +86,7 @@ def _real_dataset(name: str, data_roots, allow_nonstandard: bool = False) -> tup
 
 @data.command("freeze")
 @click.option("--protocol", "-p", "protocol_name", required=True, help="Protocol whose videos to list.")
+@protocol_path_option
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
               help="Manifest file to write [default: ./<protocol>.videos.json].")
 @click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
@@ -142,6 +145,7 @@ def _check_against(manifest_path: Path, data_roots, cache_dir) -> None:
 
 
 @data.command("check")
+@protocol_path_option
 @click.argument("name", required=False)
 @click.option("--against", "against", type=click.Path(path_type=Path), default=None, metavar="MANIFEST",
               help="Compare the videos of the manifest's protocol with the manifest (`data freeze`): "

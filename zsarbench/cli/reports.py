@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from ..context import check_outputs
-from .common import out, results_dir_option
+from .common import out, protocol_path_option, results_dir_option
 
 read_results_option = results_dir_option("Read RESULTS_DIR/**/*.json.")
 
@@ -61,13 +61,14 @@ def figures(results_dir, out_dir):
 @click.argument("what", type=click.Choice(["methods", "protocols", "tables"]))
 @click.argument("pattern", default="*")
 @click.option("--names", is_flag=True, help="Only the names, one per line (for scripts and the Makefile).")
+@protocol_path_option
 def ls(what, pattern, names):
-    """List registered methods, available protocols or the paper's tables (optionally matching a glob PATTERN;
-    tables match by ablation name, table number or key)."""
+    """List registered methods, available protocols (and where each comes from) or the paper's tables
+    (optionally matching a glob PATTERN; tables match by ablation name, table number or key)."""
     rows = {"methods": _methods, "protocols": _protocols, "tables": _tables}[what](pattern)
-    if names:
-        for row in rows[1:]:
-            click.echo(row[0])
+    if names:   # the names that resolve (a shadowed protocol file is listed, but its name means the winner)
+        for row in dict.fromkeys(row[0] for row in rows[1:]):
+            click.echo(row)
         return
     table = Table(*rows[0], show_lines=what == "tables")
     for col in table.columns[:-1]:
@@ -75,6 +76,12 @@ def ls(what, pattern, names):
     for row in rows[1:]:
         table.add_row(*row)
     out.print(table)
+    if what == "protocols":
+        from ..protocol_search import search_path
+
+        out.print("search path (the first folder holding NAME.toml wins; the shipped protocols first): "
+                  + "; ".join(f"{i}. {origin} {folder}" for i, (folder, origin) in enumerate(search_path(), 1)),
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 def _methods(pattern: str) -> list[tuple]:
@@ -85,15 +92,28 @@ def _methods(pattern: str) -> list[tuple]:
 
 
 def _protocols(pattern: str) -> list[tuple]:
+    """One row per protocol file of the search path, with where it comes from; a file whose name an
+    earlier folder also holds is listed as not used. A file that does not load says why, in its row."""
     import fnmatch
 
-    from ..protocol import load_protocol, protocol_files
+    from ..errors import UserError
+    from ..protocol import load_protocol
+    from ..protocol_search import all_protocol_files
 
-    rows = [("protocol", "source", "target", "split", "embedding", "description")]
-    for name, path in protocol_files().items():
-        if fnmatch.fnmatch(name, pattern):
-            p = load_protocol(str(path))
-            rows.append((name, p.source.dataset, p.target.dataset, p.target.split, p.embedding.name, p.description))
+    rows = [("protocol", "from", "source", "target", "split", "embedding", "description")]
+    for f in all_protocol_files():
+        if not fnmatch.fnmatch(f.name, pattern):
+            continue
+        origin = f"{f.folder}. {f.origin}"
+        if f.shadowed_by is not None:
+            origin += f" (not used: {f.shadowed_by.folder}. wins)"
+        try:
+            p = load_protocol(str(f.path))
+        except UserError as e:
+            rows.append((f.name, origin, "", "", "", "", f"invalid: {e}"))
+            continue
+        rows.append((f.name, origin, p.source.dataset, p.target.dataset, p.target.split, p.embedding.name,
+                     p.description))
     return rows
 
 
@@ -112,6 +132,7 @@ def _tables(pattern: str) -> list[tuple]:
 @click.command()
 @click.argument("what", type=click.Choice(["protocol"]))
 @click.argument("name")
+@protocol_path_option
 def show(what, name):
     """Print a protocol with its includes resolved, as TOML-like tables."""
     from ..protocol import load_protocol
@@ -141,10 +162,14 @@ def _toml(v) -> str:
 
 
 @click.command()
-@click.argument("file", type=click.Path(path_type=Path))
-def validate(file):
-    """Check a protocol file: syntax, includes, field names and types."""
+@click.argument("files", nargs=-1, required=True, metavar="PROTOCOL...")
+@protocol_path_option
+def validate(files):
+    """Check protocols (files or names): syntax, includes, field names, types and ranges. Stops at the
+    first invalid one (exit code 2)."""
     from ..protocol import load_protocol
 
-    p = load_protocol(str(file))
-    out.print(f"ok: {file} is a valid protocol '{p.name}' ({p.source.dataset} -> {p.target.dataset}, {p.target.split})")
+    for file in files:
+        p = load_protocol(str(file))
+        out.print(f"ok: {file} is a valid protocol '{p.name}' ({p.source.dataset} -> {p.target.dataset}, "
+                  f"{p.target.split}; {p.path})", markup=False, highlight=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .common import experiment_context, experiment_settings, out, protocol_names
+from .common import experiment_context, experiment_settings, out, protocol_names, protocol_path_option
 
 COLUMNS = ("trial", "state", "seen CV top-1", "warm-up rung", "params", "seconds")
 
@@ -29,6 +29,7 @@ def trial_table(trials, header: bool = True) -> Table:
 @click.command()
 @click.argument("method")
 @click.option("--protocol", "-p", "protocols", required=True, help="Protocol name or .toml path.")
+@protocol_path_option
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Fix a protocol field or a method option for every trial (part of the study's identity).")
 @click.option("--trials", type=click.IntRange(1), default=None, help="Trials to run in this call (added to the study).")
@@ -43,8 +44,7 @@ def trial_table(trials, header: bool = True) -> Table:
 @click.option("--prune/--no-prune", default=True, show_default=True,
               help="Train the warm-up stage alone first and stop trials below the median there (MedianPruner).")
 @click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="The overlay protocol to write [default protocols/tuned/<method>--<protocol>.toml, or "
-                   "CACHE/tuned/ when protocols/ is not writable].")
+              help="The overlay protocol to write [default CACHE/tuned/<method>--<protocol>.toml].")
 @click.option("--show", is_flag=True, help="Print the study (trials and best point) and stop.")
 @click.option("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Continue interrupted trainings.")

@@ -13,14 +13,14 @@ import re
 import tomllib
 from pathlib import Path
 
+from ..context import user_config_dir
 from ..errors import UserError
 
 
 def config_path() -> Path:
     if os.environ.get("ZSARBENCH_CONFIG"):
         return Path(os.environ["ZSARBENCH_CONFIG"]).expanduser()
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "zsarbench" / "datasets.toml"
+    return user_config_dir() / "datasets.toml"
 
 
 def env_var(name: str) -> str:

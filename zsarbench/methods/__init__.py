@@ -1,3 +1,2 @@
-"""Built-in methods. Importing this package registers them (registry._load does so)."""
-
-from . import rest  # noqa: F401
+"""Built-in methods: rest.py. They register through zsarbench's entry points (pyproject.toml,
+group zsarbench.methods), as a plugin's do."""

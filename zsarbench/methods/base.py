@@ -12,8 +12,8 @@ code that never looks inside it.
                       A semantic method with its own text encoder (an image-text model) sets
                       text_encoder = True: its class_vectors then name the classes in place of the
                       protocol's embedding (prepare.own_class_vectors).
-A method is registered with @register_method (zsarbench/registry.py) or, from another package,
-through the entry-point group `zsarbench.methods`; docs/write-your-own-method.md walks through it.
+A method's factory is registered as an entry point of the group `zsarbench.methods` of the package
+that ships it (zsarbench's own pyproject.toml for ResT); docs/write-your-own-method.md walks through it.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from ..fields import OneOf, Range
 from ..models.backbones import clip_flops, sequence_features, to_channels_last
 from ..models.rest import ATTENTION, INIT, PAD_ID, ResT, mask_words
 from ..protocol import Recipe
-from ..registry import register_method, register_search_space
+from ..registry import register_search_space
 from .base import Method, check_options, crop_on_device
 
 DEFAULTS = dict(backbone="resnet18", frames=16, dim=768, depth=12, heads=12, mlp_ratio=4, dropout=0.1,
@@ -248,19 +248,18 @@ class ResTMethod(Method):
         self.model.eval()
 
 
-@register_method
+# The factories: each declared as an entry point of zsarbench (pyproject.toml, group zsarbench.methods).
+
 def rest18(**overrides) -> ResTMethod:
     """ResT_18: ResNet-18 frame encoder (512-d), 16 frames, 12-layer 768-d encoder."""
     return ResTMethod("rest18", **{"backbone": "resnet18", "frames": 16, **overrides})
 
 
-@register_method
 def rest34(**overrides) -> ResTMethod:
     """ResT_34: ResNet-34 frame encoder (512-d), 8 frames."""
     return ResTMethod("rest34", **{"backbone": "resnet34", "frames": 8, **overrides})
 
 
-@register_method
 def rest101(**overrides) -> ResTMethod:
     """ResT_101: ResNet-101 frame encoder (2048-d), 4 frames."""
     return ResTMethod("rest101", **{"backbone": "resnet101", "frames": 4, **overrides})
@@ -269,7 +268,6 @@ def rest101(**overrides) -> ResTMethod:
 TINY = dict(backbone="resnet18", frames=4, dim=64, depth=2, heads=4)  # rest_tiny and its ablations
 
 
-@register_method
 def rest_tiny(**overrides) -> ResTMethod:
     """A tiny ResT for tests and smoke runs: ResNet-18, 2-layer 64-d encoder."""
     return ResTMethod("rest_tiny", **{**TINY, **overrides})

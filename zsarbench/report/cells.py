@@ -56,9 +56,9 @@ class Cell:
     def command(self) -> str:
         fixed = "".join(f" --set {k}={v}" for k, v in self.overrides)
         sets = fixed + (f" --embedding {self.embedding}" if self.embedding else "")
-        if self.ablation is None and self.tuned:   # the overlay comes from a study (8 trials: make tune-reference)
+        if self.ablation is None and self.tuned:   # the overlay comes from a study (8 trials: make tune-reference), kept in the repository
             p = f"protocols/tuned/{self.method}--{self.protocol}.toml"
-            return (f"test -f {p} || zsarbench tune {self.method} -p {self.protocol}{fixed} --trials 8; "
+            return (f"test -f {p} || zsarbench tune {self.method} -p {self.protocol}{fixed} --trials 8 --out {p}; "
                     f"zsarbench run {self.method} -p {p}{sets}")
         if self.ablation is None:
             return f"zsarbench run {self.method} -p {self.protocol}{sets}"
