@@ -35,6 +35,7 @@ class RunContext:
     data_roots: dict = field(default_factory=dict)  # --data-root NAME=PATH (data/roots.py)
     resume: bool = True          # continue an interrupted training of the same run (engine/train.py)
     allow_nonstandard: bool = False  # accept dataset trees that do not match their signature (data/signatures.py)
+    train: bool = True           # False: a model not in the cache is an error, not a training (`verify --rerun`)
 
 
 def check_outputs(cache_dir: Path | None = None, results_dir: Path | None = None, out_dir: Path | None = None,
