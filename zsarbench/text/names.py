@@ -45,8 +45,13 @@ def read_class_names(path: str | Path) -> dict[str, dict[str, list[str]]]:
 
 @functools.lru_cache(maxsize=8)
 def _read(path: str, sha256: str) -> dict[str, dict[str, list[str]]]:   # keyed by content: an edit is re-read
+    return parse_class_names(Path(path).read_text(), path)
+
+
+def parse_class_names(text: str, path: str = "class-name file") -> dict[str, dict[str, list[str]]]:
+    """A class-name file's text (module docstring) -> dataset -> class name -> words."""
     try:
-        data = tomllib.loads(Path(path).read_text())
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"class-name file {path} is not valid TOML ({e})") from None
     out = {}
