@@ -168,8 +168,8 @@ def check_data(members: dict, P, cache_dir, roots: dict, progress=None) -> list[
         bad = [f"{len(diff[k])} {k} ({_first(diff[k])})" for k in ("changed", "missing", "extra") if diff[k]]
         if bad:
             n = sum(len(v) for v in diff.values())
-            raise VerifyFailed(f"dataset '{name}' at {vs.root}: {n} video{'s' * (n > 1)} differ from the bundle's: "
-                               + "; ".join(bad))
+            verb = "videos differ" if n > 1 else "video differs"
+            raise VerifyFailed(f"dataset '{name}' at {vs.root}: {n} {verb} from the bundle's: " + "; ".join(bad))
         lines.append(f"{name}: {len(vs.classes)} classes, {m['n_videos']} videos, each as in the bundle")
         if "target" in m["role"]:
             target = vs
