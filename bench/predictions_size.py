@@ -1,6 +1,6 @@
 """Size of the per-video predictions file (predictions.py) of a UCF101 0/50 run, from a generated file
-of that shape: 101 classes named as UCF101's, 13,320 videos with UCF101's relative paths
-(<Class>/v_<Class>_gNN_cNN.avi, 25 groups x 4-7 clips), 10 splits of 50 unseen classes, each
+of that shape: 101 classes named like UCF101's, 13,320 videos with UCF101's relative paths
+(<Class>/v_<Class>_gNN_cNN.avi, 25 groups), 10 splits of 50 unseen classes, each
 split's videos scored against its 50 candidates (random cosine scores: nothing compresses them
 better than real ones would be). Written through predictions.write_predictions, as a run writes it.
 
@@ -25,11 +25,10 @@ def ucf101_like(rng) -> tuple[list[str], list[str], np.ndarray]:
     words = ["Apply", "Eye", "Makeup", "Basketball", "Dunk", "Playing", "Cello", "Horse", "Riding", "Walking"]
     classes = sorted({"".join(rng.choice(words, 3)) + str(i) for i in range(101)})
     videos, labels = [], []
-    for c, name in enumerate(classes):
-        for g in range(1, 26):
-            for k in range(1, 2 + int(rng.integers(4, 6))):
-                videos.append(f"{name}/v_{name}_g{g:02d}_c{k:02d}.avi")
-                labels.append(c)
+    for c, name in enumerate(classes):           # 13,320 videos as UCF101: 131 or 132 per class
+        for k in range(131 + (c < 89)):
+            videos.append(f"{name}/v_{name}_g{k % 25 + 1:02d}_c{k // 25 + 1:02d}.avi")
+            labels.append(c)
     return classes, videos, np.array(labels)
 
 
