@@ -215,6 +215,14 @@ def test_compare_refuses_files_of_another_split_draw_naming_it(tmp_path, capsys)
     assert code == 2 and "target video sets differ" in err
 
 
+def test_confusion_of_any_split_is_drawn_from_the_predictions(tmp_path, capsys):
+    path = fake_result(tmp_path, "m1", 0, _hits(np.random.default_rng(4), 0.5))
+    code, out, err = run_entry(capsys, "confusion", path, "--split", "1", "--out", tmp_path / "fig")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == ["confusion-m1-0-split1.pdf", "confusion-m1-0-split1.png"]
+    assert run_entry(capsys, "confusion", path, "--split", "7")[0] == 2
+
+
 def test_compare_without_predictions_gives_the_seed_level_test_only(tmp_path, capsys):
     rng = np.random.default_rng(3)
     for s in range(2):

@@ -244,7 +244,8 @@ def rerun(members: dict, doc: dict, P, ctx, preds: Predictions) -> str:
             raise VerifyFailed(f"this code computes checkpoint key {prep.key} for the bundle's run, not {key}")
         scored = score_variant(prep, doc["transfer"]["variant"], ctx.progress)
     new, differ, total = scored["predictions"], [], 0
-    for old, now in zip(preds.splits, new.splits):
+    for old in preds.splits:
+        now = new.split(old.index)
         a = {v: tuple(t) for v, t in zip(old.videos, old.top)}
         b = {v: tuple(t) for v, t in zip(now.videos, now.top)}
         total += len(a)

@@ -196,14 +196,14 @@ def shared_hits(A: Side, B: Side) -> tuple[list[np.ndarray], list[np.ndarray], l
     videos, and their true classes."""
     runs = A.runs + B.runs
     ha, hb, ids, labels = [], [], [], []
-    for k, sp in enumerate(runs[0].preds.splits):
+    for sp in runs[0].preds.splits:
         common = set(sp.videos)
         for r in runs[1:]:
-            common &= set(r.preds.splits[k].videos)
+            common &= set(r.preds.split(sp.index).videos)
         order = [v for v in sp.videos if v in common]
 
         def hits(r):
-            s = r.preds.splits[k]
+            s = r.preds.split(sp.index)
             h = dict(zip(s.videos, s.hits(1)))
             return np.array([h[v] for v in order], dtype=bool)
         ha.append(np.stack([hits(r) for r in A.runs]))
@@ -269,9 +269,8 @@ def compare_sides(A: Side, B: Side, resamples: int = RESAMPLES, seed: int = 0) -
         return out
     by_seed_b = {r.seed: r for r in B.runs}
     out["mcnemar"] = {"method": MCNEMAR, "tests": [
-        {"seed": ra.seed, **mcnemar(pa, pb)}
-        for ra in A.runs if ra.seed in by_seed_b
-        for pa, pb in zip(ra.preds.splits, by_seed_b[ra.seed].preds.splits)]}
+        {"seed": ra.seed, **mcnemar(pa, by_seed_b[ra.seed].preds.split(pa.index))}
+        for ra in A.runs if ra.seed in by_seed_b for pa in ra.preds.splits]}
     ha, hb, ids, labels = shared_hits(A, B)
     out["bootstrap"] = hierarchical_bootstrap(ha, hb, resamples, seed)
     out["bootstrap"]["n_videos"] = [len(v) for v in ids]

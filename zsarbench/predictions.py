@@ -11,6 +11,7 @@ The file: numpy's compressed archive (np.savez_compressed, no pickles), one grou
 scored (row, protocol) ("run" for a run), each named "<group>|<array>":
   classes   (C,) str         the target's classes: every class index below points here
   videos    (V,) str         video ids, each once
+  splits    (S,) int16       the splits' indices, in the results' order
   split     (N,) int16       one row per (split, evaluated video): the split's `index`
   video     (N,) int32       index into videos
   label     (N,) int16       true class
@@ -94,6 +95,7 @@ def _pack(p: Predictions) -> dict[str, np.ndarray]:
     where = {v: i for i, v in enumerate(videos)}
     cat = lambda arrays, dtype, shape: np.concatenate(arrays).astype(dtype) if arrays else np.zeros(shape, dtype)  # noqa: E731
     return {"classes": np.array(p.classes, dtype=str), "videos": np.array(videos, dtype=str),
+            "splits": np.array([s.index for s in p.splits], dtype=np.int16),     # a split of no video too
             "split": cat([np.full(len(s.label), s.index) for s in p.splits], np.int16, (0,)),
             "video": cat([np.array([where[v] for v in s.videos], dtype=np.int64) for s in p.splits], np.int32, (0,)),
             "label": cat([s.label for s in p.splits], np.int16, (0,)),
@@ -102,10 +104,10 @@ def _pack(p: Predictions) -> dict[str, np.ndarray]:
 
 
 def _unpack(z, group: str) -> Predictions:
-    a = {f: z[f"{group}|{f}"] for f in ("classes", "videos", *FIELDS)}
+    a = {f: z[f"{group}|{f}"] for f in ("classes", "videos", "splits", *FIELDS)}
     videos = [str(v) for v in a["videos"]]
     splits = []
-    for index in dict.fromkeys(a["split"].tolist()):
+    for index in a["splits"].tolist():
         m = a["split"] == index
         splits.append(SplitPredictions(int(index), [videos[i] for i in a["video"][m]], a["label"][m].astype(np.int64),
                                        a["top"][m].astype(np.int64), a["score"][m]))

@@ -70,9 +70,11 @@ class Result:
                                             row.get("recipe"))
             cells = row["cells"]
             label = cells["variant"] if "variant" in cells else " ".join(str(v) for v in cells.values())
-            if _names(row.get("label_words")):   # other class names: another row, marked
-                key, label = f"{key}|names:{_names(row['label_words'])}", f"{label} (class names {_names(row['label_words'])})"
-            out.append({"key": key, "id": row.get("id"), "label": label, "cells": cells, "method": method,
+            rid = row.get("id")
+            if _names(row.get("label_words")):   # other class names: another row, marked, not the paper's row
+                key, rid = f"{key}|names:{_names(row['label_words'])}", None
+                label = f"{label} (class names {_names(row['label_words'])})"
+            out.append({"key": key, "id": rid, "label": label, "cells": cells, "method": method,
                         "variant": row.get("variant"), "aggregate": res["aggregate"], "splits": res.get("splits", []),
                         "cost": row.get("cost") or {}, "checkpoint": (row.get("checkpoint") or {}).get("key")})
         return out
