@@ -195,6 +195,9 @@ def test_compare_counts_each_videos_fixes_and_breaks_and_tests_them(tmp_path, ca
     code, text, _ = run_entry(capsys, "compare", f"{tmp_path / 'm1-0.json'},{tmp_path / 'm1-1.json'}",
                               tmp_path / "m2-*.json")
     assert code == 0 and "exact McNemar" in text and "hierarchical bootstrap: A - B" in text
+    code, out, _ = run_entry(capsys, "compare", tmp_path / "m1-0.json", tmp_path / "m2-1.json", "--json")
+    assert code == 0 and [(t["seed"], t["seed_b"]) for t in json.loads(out)["mcnemar"]["tests"]] == [(0, 1), (0, 1)], \
+        "two single files are paired whatever their seeds"
 
 
 def test_compare_refuses_files_of_another_split_draw_naming_it(tmp_path, capsys):

@@ -8,7 +8,8 @@ of one side must hold one method with one set of options and overrides. A differ
 UserError naming it (exit code 2).
 
 What is computed (top-1 throughout):
-  - per seed found on both sides, per split: an exact McNemar test on the videos both evaluated,
+  - per seed found on both sides (two single files: whatever their seeds), per split: an exact
+    McNemar test on the videos both evaluated,
     `scipy.stats.binomtest(b, b + c, 0.5)` (two-sided), where b = videos only A gets right and
     c = videos only B gets right: the counts of videos A fixes and breaks relative to B;
   - across seeds: the test orderings.md uses (stats.compare: Welch's t-test on the per-seed means
@@ -268,9 +269,12 @@ def compare_sides(A: Side, B: Side, resamples: int = RESAMPLES, seed: int = 0) -
         out["per_video"] = f"not available: {', '.join(lacking)} hold(s) no per-video predictions (rerun the command)"
         return out
     by_seed_b = {r.seed: r for r in B.runs}
+    pairs = [(ra, by_seed_b[ra.seed]) for ra in A.runs if ra.seed in by_seed_b]
+    if not pairs and len(A.runs) == len(B.runs) == 1:    # two single files: paired whatever their seeds
+        pairs = [(A.runs[0], B.runs[0])]
     out["mcnemar"] = {"method": MCNEMAR, "tests": [
-        {"seed": ra.seed, **mcnemar(pa, by_seed_b[ra.seed].preds.split(pa.index))}
-        for ra in A.runs if ra.seed in by_seed_b for pa in ra.preds.splits]}
+        {"seed": ra.seed, **({"seed_b": rb.seed} if rb.seed != ra.seed else {}), **mcnemar(pa, rb.preds.split(pa.index))}
+        for ra, rb in pairs for pa in ra.preds.splits]}
     ha, hb, ids, labels = shared_hits(A, B)
     out["bootstrap"] = hierarchical_bootstrap(ha, hb, resamples, seed)
     out["bootstrap"]["n_videos"] = [len(v) for v in ids]

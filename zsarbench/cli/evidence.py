@@ -53,7 +53,7 @@ def print_comparison(res: dict) -> None:
         for col in ("seed", "split", "videos", "A top-1", "B top-1", "A fixes", "A breaks", "p"):
             table.add_column(col, justify="right")
         for t in res["mcnemar"]["tests"]:
-            table.add_row(str(t["seed"]), str(t["split"]), str(t["n_shared"]), _f(t["a_top1"]), _f(t["b_top1"]),
+            table.add_row(str(t["seed"]) + (f" vs {t['seed_b']}" if "seed_b" in t else ""), str(t["split"]), str(t["n_shared"]), _f(t["a_top1"]), _f(t["b_top1"]),
                           str(t["a_fixes"]), str(t["a_breaks"]), f"{t['p']:.3f}")
         out.print(table)
         out.print("A fixes: videos A gets right and B wrong; A breaks: the reverse. " + res["mcnemar"]["method"] + ".",
