@@ -224,6 +224,15 @@ def test_confusion_of_any_split_is_drawn_from_the_predictions(tmp_path, capsys):
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == ["confusion-m1-0-split1.pdf", "confusion-m1-0-split1.png"]
     assert run_entry(capsys, "confusion", path, "--split", "7")[0] == 2
+    run = json.loads(path.read_text())       # the same predictions as an ablation's row on protocol p
+    abl = {"kind": "zsar-ablation", "rows": [{"results": {"p": {"predictions": "r@p", "splits": run["splits"]}}}]}
+    preds = read_predictions(path, run)
+    abl["predictions"] = write_predictions(tmp_path / "abl.json", {"r@p": preds})
+    (tmp_path / "abl.json").write_text(json.dumps(abl))
+    code, _, err = run_entry(capsys, "confusion", tmp_path / "abl.json", "--out", tmp_path / "fig")
+    assert code == 2 and "give --row, one of r@p" in err
+    code, _, err = run_entry(capsys, "confusion", tmp_path / "abl.json", "--row", "r@p", "--out", tmp_path / "fig")
+    assert code == 0 and (tmp_path / "fig" / "confusion-abl-r-p-split0.png").is_file(), err
 
 
 def test_compare_without_predictions_gives_the_seed_level_test_only(tmp_path, capsys):

@@ -93,7 +93,8 @@ def _settings(doc: dict) -> dict:
     """What must be equal among the files of one side: the method, its options and the overrides."""
     over = _flat(doc.get("overrides") or {})
     over.pop("recipe.seed", None)
-    return {"method": doc["method"]["name"], **{f"method option {k}": v for k, v in _flat(doc["method"].get("config")).items()},
+    options = _flat(doc["method"].get("config"))
+    return {"method": doc["method"]["name"], **{f"method option {k}": v for k, v in options.items()},
             **{f"override {k}": v for k, v in over.items()}}
 
 

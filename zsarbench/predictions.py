@@ -93,7 +93,8 @@ class Predictions:
 def _pack(p: Predictions) -> dict[str, np.ndarray]:
     videos = list(dict.fromkeys(v for s in p.splits for v in s.videos))
     where = {v: i for i, v in enumerate(videos)}
-    cat = lambda arrays, dtype, shape: np.concatenate(arrays).astype(dtype) if arrays else np.zeros(shape, dtype)  # noqa: E731
+    def cat(arrays, dtype, shape):
+        return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(shape, dtype)
     return {"classes": np.array(p.classes, dtype=str), "videos": np.array(videos, dtype=str),
             "splits": np.array([s.index for s in p.splits], dtype=np.int16),     # a split of no video too
             "split": cat([np.full(len(s.label), s.index) for s in p.splits], np.int16, (0,)),

@@ -53,7 +53,8 @@ def print_comparison(res: dict) -> None:
         for col in ("seed", "split", "videos", "A top-1", "B top-1", "A fixes", "A breaks", "p"):
             table.add_column(col, justify="right")
         for t in res["mcnemar"]["tests"]:
-            table.add_row(str(t["seed"]) + (f" vs {t['seed_b']}" if "seed_b" in t else ""), str(t["split"]), str(t["n_shared"]), _f(t["a_top1"]), _f(t["b_top1"]),
+            seed = str(t["seed"]) + (f" vs {t['seed_b']}" if "seed_b" in t else "")
+            table.add_row(seed, str(t["split"]), str(t["n_shared"]), _f(t["a_top1"]), _f(t["b_top1"]),
                           str(t["a_fixes"]), str(t["a_breaks"]), f"{t['p']:.3f}")
         out.print(table)
         out.print("A fixes: videos A gets right and B wrong; A breaks: the reverse. " + res["mcnemar"]["method"] + ".",
@@ -140,12 +141,15 @@ def verify(bundle_file, rerun, device, data_roots, allow_nonstandard, cache_dir)
 @click.command()
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option("--split", "split", type=int, default=0, show_default=True, help="Which split (its index).")
+@click.option("--row", default=None, metavar="ROW@PROTOCOL",
+              help="An ablation file's row on one protocol (its predictions group, e.g. rest@synth-ucf-0-50).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True,
-              help="Folder for confusion-<results stem>-split<N>.png and .pdf.")
-def confusion(results, split, out_dir):
-    """The confusion matrix of one split of any results file, drawn from its per-video predictions."""
+              help="Folder for confusion-<results stem>[-<row>]-split<N>.png and .pdf.")
+def confusion(results, split, row, out_dir):
+    """The confusion matrix of one split of any results file (a run, or an ablation's row), drawn
+    from its per-video predictions."""
     from ..errors import UserError
-    from ..predictions import confusion as confusion_counts, read_predictions
+    from ..predictions import RUN, confusion as confusion_counts, read_predictions
     from ..report.figures import draw_confusion
 
     check_outputs(out_dir=out_dir)
@@ -153,16 +157,26 @@ def confusion(results, split, out_dir):
         doc = json.loads(Path(results).read_text())
     except (OSError, ValueError) as e:
         raise UserError(f"{results} is not a readable results file ({e})") from None
-    preds = read_predictions(results, doc)
-    sp = next((s for s in doc.get("splits", []) if s["index"] == split), None)
+    splits = doc.get("splits", [])
+    if row and doc.get("kind") != "zsar-ablation":
+        raise UserError(f"--row names a row of an ablation file; {results} is a '{doc.get('kind')}' file")
+    if doc.get("kind") == "zsar-ablation":
+        groups = (doc.get("predictions") or {}).get("groups", [])
+        cell = next((c for r in doc["rows"] for c in r["results"].values() if row and c.get("predictions") == row), None)
+        if cell is None:
+            raise UserError(f"{results} is an ablation: give --row, one of {', '.join(groups) or '(none recorded)'}")
+        splits = cell["splits"]
+    preds = read_predictions(results, doc, row if doc.get("kind") == "zsar-ablation" else RUN)
+    sp = next((s for s in splits if s["index"] == split), None)
     if sp is None:
-        raise UserError(f"{results} has no split {split} (splits {', '.join(str(s['index']) for s in doc['splits'])})")
+        raise UserError(f"{results} has no split {split} (splits {', '.join(str(s['index']) for s in splits)})")
     classes = preds.classes
     cand = ([classes.index(c) for c in sp["unseen_classes"]] if "n_candidates" not in sp else list(range(len(classes))))
     counts = confusion_counts(preds.split(split), cand)
     out_dir.mkdir(parents=True, exist_ok=True)
+    what = row or f"{doc['method']['name']} on {doc['protocol']['name']}"
     title = (f"Confusion matrix, split {split}: {len(cand)} classes, {int(counts.sum())} videos, top-1 "
-             f"{100 * counts.trace() / max(counts.sum(), 1):.1f}%\n{doc['method']['name']} on {doc['protocol']['name']} "
-             f"({Path(results).name}); from its per-video predictions")
-    written = draw_confusion(counts, [classes[c] for c in cand], title, out_dir, f"confusion-{Path(results).stem}-split{split}")
+             f"{100 * counts.trace() / max(counts.sum(), 1):.1f}%\n{what} ({Path(results).name}); from its per-video predictions")
+    stem = f"confusion-{Path(results).stem}{'-' + row.replace('@', '-') if row else ''}-split{split}"
+    written = draw_confusion(counts, [classes[c] for c in cand], title, out_dir, stem)
     out.print(f"{', '.join(str(out_dir / w) for w in written)}", markup=False)
