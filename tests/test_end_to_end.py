@@ -96,6 +96,13 @@ def test_ablate_after_run_uses_cached_features_and_matches_run(tmp_path, cache_d
     assert cells["none"]["cv"]["grid"][0]["K"] is None and len(cells["knn"]["cv"]["grid"]) == 2
     for sp in cells["knn"]["splits"]:   # constraint I without budget: every one of the K nearest
         assert all(len(e) <= cells["knn"]["K"] for e in sp["edges"].values())
+    # each row's per-video predictions, a group of the file beside the JSON (predictions.py)
+    from zsarbench.predictions import read_predictions, rescore
+    path = max(res_dir.glob("tiny/rest_tiny-ablate-constraints-*.json"), key=lambda p: p.stat().st_mtime_ns)
+    assert sorted(res["predictions"]["groups"]) == sorted(c["predictions"] for c in cells.values())
+    for c in cells.values():
+        again = rescore(read_predictions(path, res, c["predictions"]))
+        assert [again[sp["index"]]["top1"] for sp in c["splits"]] == [sp["top1"] for sp in c["splits"]]
 
 
 def test_run_gzsl_reports_seen_unseen_and_harmonic_mean(tmp_path, cache_dir):

@@ -60,7 +60,7 @@ def ablate(name: str, protocols: list[Protocol], ctx: RunContext, method: str = 
     method_options (--set method.*) apply to every row whose method has them."""
     part = get_ablation(name)
     t_start, started = time.time(), now()
-    rows, cv_memo = [], {}
+    rows, cv_memo, predictions = [], {}, {}
     for row in part.rows(protocols[0], embeddings, method):
         t_row, cells, trained, pretrained = time.time(), {}, False, None
         options = {**accepted_options(row.method, {**(profile["method"] if profile else {}), **(method_options or {})}),
@@ -80,6 +80,9 @@ def ablate(name: str, protocols: list[Protocol], ctx: RunContext, method: str = 
                 vecs = {"seen_vecs": data.seen_vecs, "target_vecs": data.target_vecs}
             scored = score_variant(prep, row.variant, ctx.progress, cv_memo, **vecs)
             cells[P.name] = table_cell(scored, prep.target_feats.cached and prep.seen_feats.cached)
+            group = f"{row.id}@{P.name}" if f"{row.id}@{P.name}" not in predictions else f"{len(rows)}:{row.id}@{P.name}"
+            predictions[group] = scored["predictions"]      # the row's per-video predictions (predictions.py)
+            cells[P.name]["predictions"] = group
         # rows of one model differ only in their inference: the variant names them (as in version 1)
         key = row.variant if name == "constraints" else row_key(row.cells, prep.method.name, row.variant,
                                                                  emb_name, row.recipe)
@@ -89,4 +92,4 @@ def ablate(name: str, protocols: list[Protocol], ctx: RunContext, method: str = 
     doc = ablation_document(name, f"Table {part.label}: {part.title}", protocols, rows, ctx.command, overrides, profile,
                             started, {"total_s": round(time.time() - t_start, 2)})
     stem = f"{method}-ablate-{name}" if name == "constraints" else f"ablate-{name}"
-    return doc, write_results(doc, ctx, protocols[0].name, stem)
+    return doc, write_results(doc, ctx, protocols[0].name, stem, predictions)

@@ -112,6 +112,19 @@ def write_text_atomic(path: Path, text: str) -> None:
     remove_stale_parts(path)
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """write_text_atomic for bytes (a predictions archive, a bundle)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = part_path(path)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    remove_stale_parts(path)
+
+
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)

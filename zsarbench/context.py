@@ -50,6 +50,7 @@ class RunContext:
     resume: bool = True          # continue an interrupted training of the same run (engine/train.py)
     allow_nonstandard: bool = False  # accept dataset trees that do not match their signature (data/signatures.py)
     writes_outputs: bool = field(default_factory=_rank_zero)   # results files (results.write_results) and logs
+    train: bool = True           # False: a model not in the cache is an error, not a training (`verify --rerun`)
 
 
 def check_outputs(cache_dir: Path | None = None, results_dir: Path | None = None, out_dir: Path | None = None,

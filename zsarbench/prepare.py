@@ -33,7 +33,8 @@ from .protocol import Protocol
 from .registry import create_method
 from .results import write_json_atomic
 from .text.embeddings import embedding_id, load_embedding
-from .text.labels import KINDS, class_words, label_table
+from .text.labels import KINDS, label_table
+from .text.names import check_names, class_names_of, words_digest, words_of
 
 GZSL_SEEN_PER_CLASS = 10       # seen-class test videos per class for generalized ZSL
 
@@ -48,6 +49,7 @@ class Data:
     target: VideoSet | None       # None: a seen-only preparation (load_data(target=False): `zsarbench tune`)
     target_vecs: np.ndarray | None
     allow_nonstandard: bool = False   # trees that do not match their signature were accepted (--allow-nonstandard)
+    names: dict = field(default_factory=dict)   # the protocol's class-name file: dataset -> class -> words (text/names.py)
 
 
 @dataclass
@@ -93,9 +95,10 @@ class Prepared:
         return self.seen_feats.class_means
 
 
-def words_and_vectors(vs: VideoSet, emb, classes: list[str] | None = None):
+def words_and_vectors(vs: VideoSet, emb, classes: list[str] | None = None, names: dict | None = None):
+    """Words (text/names.py: the class-name file's, else the dataset rules') and label vectors."""
     classes = classes if classes is not None else vs.classes
-    words = [class_words(c, vs.kind, emb.name) for c in classes]
+    words = [words_of(c, vs, emb.name, names) for c in classes]
     return words, emb.class_vectors(words, classes)
 
 
@@ -103,8 +106,8 @@ def relabel(data: Data, embedding: str, cache_dir: Path) -> Data:
     """The same videos with label vectors from another embedding (training classes stay those of the
     protocol's embedding)."""
     emb = load_embedding(embedding, str(cache_dir))
-    return replace(data, seen_vecs=words_and_vectors(data.seen, emb)[1],
-                   target_vecs=words_and_vectors(data.target, emb)[1])
+    return replace(data, seen_vecs=words_and_vectors(data.seen, emb, names=data.names)[1],
+                   target_vecs=words_and_vectors(data.target, emb, names=data.names)[1])
 
 
 # ----------------------------------------------------------------------------- the steps
@@ -118,10 +121,12 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
     dist.others_wait()  # torchrun: rank 0 generates data and builds caches first (up to main_done)
     emb = load_embedding(P.embedding.name, str(ctx.cache_dir))
     allow = ctx.allow_nonstandard
+    names = class_names_of(P)
 
     def dataset(name: str) -> VideoSet:
         vs = resolve_dataset(name, P, ctx.cache_dir, ctx.progress, ctx.data_roots, allow)
         check_crop(vs, R.crop, R.resize)
+        check_names(names, vs)
         return vs
 
     def cached(vs: VideoSet) -> VideoSet:
@@ -134,22 +139,23 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
     source = dataset(P.source.dataset)
     target_set = dataset(P.target.dataset) if target else None
     source = cached(source)
-    _, source_vecs = words_and_vectors(source, emb)
+    _, source_vecs = words_and_vectors(source, emb, names=names)
     others = {}
     for name in P.source.remove_overlap_with:
         vs = source if name == P.source.dataset else resolve_dataset(name, P, ctx.cache_dir, ctx.progress,
                                                                      ctx.data_roots, allow)
-        others[name] = (vs.classes, words_and_vectors(vs, emb)[1])
+        check_names(names, vs)
+        others[name] = (vs.classes, words_and_vectors(vs, emb, names=names)[1])
     overlap = remove_overlap(source.classes, source_vecs, others, P.source.tau)
     seen = source.subset_classes(overlap.kept)
-    seen_words, seen_vecs = words_and_vectors(seen, emb)
+    seen_words, seen_vecs = words_and_vectors(seen, emb, names=names)
     if not target:
         dist.main_done()
         ctx.log(f"source {source.name}: training on {len(seen.classes)} classes / {len(seen)} videos "
                 f"(removed {len(overlap.removed)} overlapping); target not read (seen classes only)")
-        return Data(source, overlap, seen, seen_words, seen_vecs, None, None, allow)
+        return Data(source, overlap, seen, seen_words, seen_vecs, None, None, allow, names)
     target = cached(target_set)
-    _, target_vecs = words_and_vectors(target, emb)
+    _, target_vecs = words_and_vectors(target, emb, names=names)
     leaked = sorted(set(seen.classes) & set(target.classes))
     if leaked:  # a target class among the training classes would make the test not zero-shot
         ctx.log(f"[yellow]warning: {len(leaked)} target classes are also training classes: "
@@ -163,7 +169,7 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
         ctx.log(f"[yellow]note: {subset} keeps {len(seen.classes)} classes here, not {nominal[1]}: overlap "
                 f"removal under {P.embedding.name} is not E2E's word2vec run[/yellow]")
     dist.main_done()
-    return Data(source, overlap, seen, seen_words, seen_vecs, target, target_vecs, allow)
+    return Data(source, overlap, seen, seen_words, seen_vecs, target, target_vecs, allow, names)
 
 
 def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_options: dict | None = None) -> Model:
@@ -177,6 +183,8 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
                  "embedding": embedding_id(P.embedding.name)}
     if seen.kind in KINDS and label_table(P.embedding.name) == "word2vec":  # E2E's words since issue 15;
         source_id["label_table"] = "word2vec"   # glove's and synthetic words, and their keys, are as before
+    # the seen classes' words themselves (rules or a class-name file: text/names.py), what training reads
+    source_id["label_words"] = words_digest(dict(zip(seen.classes, data.seen_words)))
     key = checkpoint_key(method.name, method.config(), source_id, asdict(R))
     ckpt = checkpoint_dir(ctx.cache_dir, method.name, key) / "model.pt"
     # A warm-up-only training (a tune rung) keeps its last training state; the full recipe of the
@@ -208,6 +216,9 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
     if reused is not None:
         ctx.log(f"reusing trained {method.name} from {ckpt}")
         return Model(method, key, ckpt, True, reused[1], reused[0], train, ctx.log)
+    if not getattr(ctx, "train", True):   # `verify --rerun`: evaluate the cached model or nothing
+        raise UserError(f"no cached {method.name} model with checkpoint key {key} in {ctx.cache_dir}: pass the "
+                        "--cache-dir that holds it, or train it with the results' command")
     return Model(method, key, ckpt, False, True, train(), train, ctx.log)
 
 
@@ -276,7 +287,7 @@ def own_class_vectors(P: Protocol, data: Data, model: Model) -> Data:
     ensure_loaded(model)
     target_vecs = None
     if data.target is not None:
-        target_vecs = m.class_vectors([class_words(c, data.target.kind, P.embedding.name)
+        target_vecs = m.class_vectors([words_of(c, data.target, P.embedding.name, data.names)
                                        for c in data.target.classes])
     return replace(data, seen_vecs=m.class_vectors(data.seen_words), target_vecs=target_vecs)
 

@@ -106,6 +106,10 @@ class Transfer:
 @dataclass
 class Embedding:
     name: str = "word2vec:GoogleNews-vectors-negative300.bin"
+    # a class-name file (text/names.py: class name -> words, e.g. LLM-rephrased) in place of the dataset
+    # rules for the classes it names; relative to the protocol file that sets it (to the current folder
+    # under --set); empty: the rules. Recorded with its digest; part of the checkpoint key via the words
+    class_names: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,7 @@ def _read_toml(path: Path, chain: tuple = ()) -> dict:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"malformed protocol file {path}: {e}") from None
+    _anchor_class_names(data, path.parent)
     includes = data.pop("include", [])
     includes = [includes] if isinstance(includes, str) else includes
     if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
@@ -200,6 +205,13 @@ def _read_toml(path: Path, chain: tuple = ()) -> dict:
                             "`zsarbench ls protocols` shows the path)")
         merged = deep_merge(merged, _read_toml(found, (*chain, path)))
     return deep_merge(merged, data)
+
+
+def _anchor_class_names(data: dict, base: Path) -> None:
+    """A relative embedding.class_names is relative to `base` (the file that sets it, or the current folder)."""
+    emb = data.get("embedding")
+    if isinstance(emb, dict) and isinstance(emb.get("class_names"), str) and emb["class_names"]:
+        emb["class_names"] = str((base / Path(emb["class_names"]).expanduser()).resolve())
 
 
 def _build(cls, data: dict, where: str):
@@ -272,9 +284,19 @@ def load_protocol(name_or_path: str, overrides: dict | None = None) -> Protocol:
     data = _read_toml(path)
     data.setdefault("name", path.stem)
     if overrides:
-        data = deep_merge(data, overrides)
+        over = copy.deepcopy(overrides)
+        _anchor_class_names(over, Path.cwd())
+        data = deep_merge(data, over)
     proto = _build(Protocol, data, "protocol")
     proto.path = str(path)
+    _validate(proto)
+    return proto
+
+
+def protocol_from_dict(data: dict) -> Protocol:
+    """A protocol as results record it (`Protocol.to_dict`, e.g. from a bundle), checked as on load."""
+    data = {k: v for k, v in data.items() if k not in ("path", "tuned")}
+    proto = _build(Protocol, data, "protocol")
     _validate(proto)
     return proto
 

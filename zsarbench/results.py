@@ -29,6 +29,7 @@ from pathlib import Path
 from .artefacts import write_text_atomic
 from .registry import method_origin
 from .text.labels import label_table
+from .text.names import words_record
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)   # report/load.py reads these
@@ -162,8 +163,7 @@ def prepared_fields(prep, device: str) -> dict:
             "allow_nonstandard": prep.data.allow_nonstandard,
             "skipped_videos": sorted({p for st in stages for p in st.get("skipped", [])} | bad),
             "too_small_videos": sorted({p for st in stages for p in st.get("too_small", [])} | small),
-            "label_words": {"table": label_table(P.embedding.name),
-                            "rules": {"source": prep.source.kind, "target": prep.target.kind}},
+            "label_words": words_record(P, prep.data, m),
         },
         "checkpoint": {"key": prep.key, "path": str(prep.ckpt), "reused": prep.reused,
                        "network_loaded": prep.loaded, "device": device},
@@ -211,6 +211,7 @@ def ablation_row(row_id: str, key: str, cells: dict, prep, variant: str, embeddi
             "method": {"name": m.name, "space": m.space, "config": m.config(), "origin": method_origin(m.name),
                        **({"details": m.details()} if m.details() else {})},
             "variant": variant, "embedding": embedding, "label_table": label_table(embedding), "recipe": recipe,
+            "label_words": words_record(prep.protocol, prep.data, m, embedding),
             **({"pretrained_from": pretrained} if pretrained else {}),
             "data": {"allow_nonstandard": prep.data.allow_nonstandard, "source": dataset_fields(prep.source),
                      "target": dataset_fields(prep.target)},
@@ -233,11 +234,17 @@ def tune_document(method: str, P, command: str, overrides: dict | None, study: d
             "timings": timings}
 
 
-def write_results(doc: dict, ctx, protocol: str, stem: str) -> Path | None:
+def write_results(doc: dict, ctx, protocol: str, stem: str, predictions: dict | None = None) -> Path | None:
     """RESULTS_DIR/<protocol>/<stem>-<UTC time>.json of the run context `ctx`, where it writes outputs
-    (context.RunContext.writes_outputs: rank 0 under torchrun); None elsewhere."""
+    (context.RunContext.writes_outputs: rank 0 under torchrun); None elsewhere. `predictions` (group ->
+    predictions.Predictions) go first into <stem>-<UTC time>.predictions.npz beside it, whose digest the
+    JSON records."""
     if not ctx.writes_outputs:
         return None
     path = new_results_path(ctx.results_dir, protocol, stem)
+    if predictions:
+        from .predictions import write_predictions
+
+        doc["predictions"] = write_predictions(path, predictions)
     write_json_atomic(path, doc)
     return path

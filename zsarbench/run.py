@@ -33,4 +33,4 @@ def run(method_name: str, protocol: Protocol, ctx: RunContext, method_options: d
     timings = {**prep.timings, "cv_s": scored["cv_s"], "eval_s": scored["eval_s"], "solve_s": scored["solve_s"],
                "total_s": round(time.time() - t_start, 2)}
     doc = run_document(prep, ctx.command, ctx.device, overrides, scored, started, timings, diagnostics(prep))
-    return doc, write_results(doc, ctx, protocol.name, prep.method.name)
+    return doc, write_results(doc, ctx, protocol.name, prep.method.name, {"run": scored["predictions"]})

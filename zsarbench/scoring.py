@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import coverage
 from .errors import UserError
 from .evaluate import (confusion_matrix, cosine_scores, harmonic_mean, mean_class_accuracy, per_class_accuracy,
                        summarise, top_k_hits)
 from .hubness import hubness
+from .predictions import Predictions, split_predictions, video_ids
 from .transfer.cv import cross_validate
 from .transfer.variants import get_variant, unseen_scores
 
@@ -37,6 +39,9 @@ class SplitInputs:
     gzsl_labels: np.ndarray | None = None
     split_videos: list[np.ndarray] | None = None   # per split, a mask over target_feats ("official" splits)
     candidates: str = "unseen"    # protocol target.candidates: the split's unseen classes, or all
+    target_ids: list[str] | None = None        # id of each target row (predictions.video_ids); None: no predictions
+    not_evaluated: object = None  # coverage.NotEvaluated of the target; None: no evaluated-vs-listed record
+    split_subsets: list[str] | None = None     # split "official": the official test list of each split
 
 
 def split_videos(prep) -> list[np.ndarray] | None:
@@ -51,12 +56,14 @@ def split_videos(prep) -> list[np.ndarray] | None:
 def inputs_of(prep, seen_vecs: np.ndarray | None = None, target_vecs: np.ndarray | None = None) -> SplitInputs:
     """The arrays of a prepared (method, protocol) (prepare.Prepared); label vectors may be another
     embedding's (Table 5 scores one model under several)."""
-    tf, g = prep.target_feats, prep.gzsl_feats
+    tf, g, T = prep.target_feats, prep.gzsl_feats, prep.protocol.target
+    ids = video_ids(prep.target)
     return SplitInputs(tf.features, tf.labels, prep.target.classes,
                        prep.target_vecs if target_vecs is None else target_vecs, prep.seen_feats.class_means,
                        prep.seen_vecs if seen_vecs is None else seen_vecs, prep.seen.classes, prep.protocol.transfer,
                        prep.protocol.recipe.seed, None if g is None else g.features, None if g is None else g.labels,
-                       split_videos(prep), prep.protocol.target.candidates)
+                       split_videos(prep), T.candidates, [ids[i] for i in tf.index],
+                       coverage.not_evaluated(prep.target, tf), T.split_subsets if T.split == "official" else None)
 
 
 def score_split(x: SplitInputs, index: int, unseen: list[int], variant: str, params: dict,
@@ -75,14 +82,20 @@ def score_split(x: SplitInputs, index: int, unseen: list[int], variant: str, par
     scores, res = unseen_scores(variant, feats, x.seen_protos, x.seen_vecs, x.target_vecs[cand],
                                 params["theta"], params["K"], params["rho"], T.solver, T.mip_backend)
     names, seen_names = x.target_classes, x.seen_classes
+    hits1, hits5 = top_k_hits(scores, y, 1), top_k_hits(scores, y, 5)
     out = {"index": index, "unseen_classes": [names[c] for c in unseen], "n_videos": int(sel.sum()),
-           "top1": round(100 * float(top_k_hits(scores, y, 1).mean()), 3),
-           "top5": round(100 * float(top_k_hits(scores, y, 5).mean()), 3),
+           "top1": round(100 * float(hits1.mean()), 3),
+           "top5": round(100 * float(hits5.mean()), 3),
            "mean_class_top1": round(mean_class_accuracy(scores, y), 3),
            "chance_top1": round(100 / len(cand), 3),
            "hubness": hubness(scores)}
     if x.candidates == "all":
         out["n_candidates"] = len(cand)
+    if x.not_evaluated is not None:   # evaluated vs listed, with the bounds (coverage.py)
+        out.update(coverage.split_coverage(x.not_evaluated, unseen, x.split_subsets[index] if x.split_subsets else None,
+                                           len(y), int(hits1.sum()), int(hits5.sum())))
+    if x.target_ids is not None:      # popped by score_variant: the predictions file, not the JSON
+        out["predictions"] = split_predictions(index, scores, y, cand, [x.target_ids[i] for i in np.flatnonzero(sel)])
     conf = confusion_matrix(scores, y, len(cand))  # rows: true class, columns: predicted, candidate order
     out["per_class_top1"] = {names[c]: round(float(a), 3) for c, a in zip(cand, per_class_accuracy(conf))
                              if not np.isnan(a)}
@@ -120,6 +133,8 @@ def gzsl_scores(x: SplitInputs, unseen_protos: np.ndarray, unseen_feats: np.ndar
 def aggregate(splits: list[dict]) -> dict:
     agg = {m: summarise([sp[m] for sp in splits]) for m in ("top1", "top5", "mean_class_top1")}
     agg["chance_top1"] = round(float(np.mean([sp["chance_top1"] for sp in splits])), 3)
+    if "n_listed" in splits[0]:
+        agg["coverage"] = coverage.aggregate(splits)
     agg["hubness"] = {k: {name: _mean_defined([sp["hubness"][k][name] for sp in splits])
                           for name in ("skew_sample", "skew_paper_eq10")} for k in splits[0]["hubness"]}
     if "gzsl" in splits[0]:
@@ -142,7 +157,8 @@ def score_variant(prep, variant: str, progress=None, cv_memo: dict | None = None
 
     `cv_memo`, shared across calls: CV reads the seen classes only, so rows and protocols that share
     a model's seen features and label vectors (synth-ucf and synth-hmdb) share its result.
-    Returns variant, cv, cv_reused, splits, aggregate and the seconds of each step."""
+    Returns variant, cv, cv_reused, splits, aggregate, predictions (predictions.Predictions: for the
+    file beside the JSON) and the seconds of each step."""
     x = inputs_of(prep, seen_vecs, target_vecs)
     P, sf = prep.protocol, prep.seen_feats
     T = P.transfer
@@ -158,7 +174,9 @@ def score_variant(prep, variant: str, progress=None, cv_memo: dict | None = None
     cv_s, t = round(time.time() - t, 2), time.time()
     splits = [score_split(x, s, unseen, variant, cv, gzsl, detail=detail and s == 0)
               for s, unseen in enumerate(P.splits(len(x.target_classes), x.target_classes))]
+    preds = Predictions(list(x.target_classes), [sp.pop("predictions") for sp in splits])
     return {"variant": variant, "cv": cv, "cv_reused": reused, "splits": splits, "aggregate": aggregate(splits),
+            "predictions": preds,
             "cv_s": cv_s, "eval_s": round(time.time() - t, 2),
             "solve_s": round(sum(sp.get("solve_seconds", 0.0) for sp in splits), 4)}
 

@@ -5,6 +5,7 @@
   experiments.py  run, ablate NAME (one command per ablation of paper_tables.py)
   reports.py      tables, figures, ls, show, validate
   datasets.py     data synth|cache|check, labels, overlap
+  evidence.py     compare, bundle, verify, confusion (per-video predictions: predictions.py)
   printing.py     the terminal view of a results document
 """
 

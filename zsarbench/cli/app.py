@@ -10,6 +10,7 @@ import click
 from ..errors import UserError
 from .common import console
 from .datasets import data, labels, overlap
+from .evidence import bundle, compare, confusion, verify
 from .experiments import ablate, run
 from .reports import figures, ls, show, tables, validate
 from .tuning import tune
@@ -21,7 +22,8 @@ def main():
     """Zero-shot action recognition benchmark: ResT and baselines under leak-free protocols."""
 
 
-for _command in (run, ablate, tune, tables, figures, ls, show, validate, data, labels, overlap):
+for _command in (run, ablate, tune, tables, figures, ls, show, validate, data, labels, overlap, compare, bundle, verify,
+                 confusion):
     main.add_command(_command)
 
 

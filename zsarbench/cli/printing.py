@@ -45,6 +45,12 @@ def print_result(result: dict, path: Path) -> None:
         g = {k: _pm(v) for k, v in agg["gzsl"].items()}
         out.print(f"generalized ZSL (seen + unseen candidates): seen top-1 {g['seen_top1']}, "
                   f"unseen top-1 {g['unseen_top1']}, harmonic mean {g['harmonic_mean']}")
+    cov = agg.get("coverage")
+    if cov and cov["n_not_evaluated"]:   # evaluated vs listed (coverage.py), the videos named in the file
+        lo, hi = cov["top1_bounds"]
+        out.print(f"[yellow]{cov['n_evaluated']} of {cov['n_listed']} listed test videos evaluated over the splits "
+                  f"(not evaluated: named in splits[].not_evaluated); top-1 between {lo:.1f} and {hi:.1f} had "
+                  "they been all wrong or all right[/yellow]")
     skipped, small = result["data"]["skipped_videos"], result["data"].get("too_small_videos", [])
     if skipped:
         out.print(f"[yellow]{len(skipped)} videos skipped (listed in the results file): "

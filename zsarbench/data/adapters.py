@@ -109,8 +109,9 @@ def index_videos(root: Path) -> dict[str, str]:
     return found
 
 
-def _videoset(name, root, kind, classes, rows, subsets=None, missing=(), notes=()) -> VideoSet:
-    """rows: (path, class name, start, end, subset or None); starts/ends None for whole files."""
+def _videoset(name, root, kind, classes, rows, subsets=None, missing=(), notes=(), missing_rows=()) -> VideoSet:
+    """rows: (path, class name, start, end, subset or None); starts/ends None for whole files.
+    missing_rows: (id, class name, subset or None) of the annotated videos not on disk."""
     index = {c: i for i, c in enumerate(classes)}
     starts = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
     ends = np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=np.float64)
@@ -121,7 +122,7 @@ def _videoset(name, root, kind, classes, rows, subsets=None, missing=(), notes=(
     return VideoSet(name, Path(root), list(classes), [r[0] for r in rows],
                     np.array([index[r[1]] for r in rows], dtype=np.int64), kind,
                     starts=starts if windowed else None, ends=ends if windowed else None,
-                    subsets=masks, missing=list(missing), notes=list(notes))
+                    subsets=masks, missing=list(missing), notes=list(notes), missing_rows=list(missing_rows))
 
 
 def _videos_in(folder: Path) -> list[Path]:
@@ -164,13 +165,18 @@ def ucf101(name: str, root: Path) -> VideoSet:
     for c in classes:  # folder names match classInd case-insensitively (HandstandPushups, HandStandPushups)
         folder = folders.get(c.lower())
         rows += [(str(p), c, None, None, None) for p in (_videos_in(folder) if folder else [])]
-    subsets = {}
+    subsets, absent = {}, []
+    on_disk = {Path(r[0]).name for r in rows}
+    by_lower = {c.lower(): c for c in classes}
     for f in sorted(lists.glob("*list0[0-9].txt")) if lists else []:  # trainlist01.txt, testlist01.txt ...
-        listed = {Path(ln.split()[0]).name for ln in _read_lines(f)}
+        entries = [Path(ln.split()[0]) for ln in _read_lines(f)]
+        listed = {e.name for e in entries}
         subsets[f.stem] = np.array([Path(r[0]).name in listed for r in rows], dtype=bool)
         if len(listed) > subsets[f.stem].sum():
             notes.append(f"{f.name}: {len(listed) - subsets[f.stem].sum()} listed videos not on disk")
-    vs = _videoset(name, videos, "ucf101", classes, rows, subsets, notes=notes)
+        absent += [(e.as_posix(), by_lower.get(e.parent.name.lower(), e.parent.name), f.stem)
+                   for e in entries if e.name not in on_disk]
+    vs = _videoset(name, videos, "ucf101", classes, rows, subsets, notes=notes, missing_rows=absent)
     vs.layout = _layout(root, videos, lists, "lists", "ucfTrainTestlist")
     return vs
 
@@ -207,10 +213,15 @@ def hmdb51(name: str, root: Path) -> VideoSet:
     vs = folder_per_class(name, videos, "hmdb51", ANNOTATION_DIRS | {d.name for d in split_dirs})
     if split_dir is not None:  # "<video> <0|1|2>": 1 training, 2 testing, 0 unused
         names = [Path(p).name for p in vs.paths]
+        on_disk = set(names)
         for n in (1, 2, 3):
             tags = {}
             for f in split_dir.glob(f"*_test_split{n}.txt"):
-                tags.update(ln.split()[:2] for ln in _read_lines(f) if len(ln.split()) >= 2)
+                lines = [ln.split()[:2] for ln in _read_lines(f) if len(ln.split()) >= 2]
+                tags.update(lines)
+                cls = f.name.rsplit("_test_split", 1)[0]    # listed, not on disk: counted by the splits (coverage.py)
+                vs.missing_rows += [(f"{cls}/{v}", cls, f"{'train' if t == '1' else 'test'}{n}")
+                                    for v, t in lines if v not in on_disk and t in ("1", "2")]
             if tags:
                 vs.subsets[f"train{n}"] = np.array([tags.get(v) == "1" for v in names], dtype=bool)
                 vs.subsets[f"test{n}"] = np.array([tags.get(v) == "2" for v in names], dtype=bool)
@@ -248,7 +259,7 @@ def kinetics(name: str, root: Path) -> VideoSet:
         raise UserError(f"dataset '{name}': no Kinetics annotation CSV (label,youtube_id,time_start,"
                         f"time_end,split) in {root} or {root / 'annotations'}{foreign_hint(name, root)}")
     found = index_videos(root)
-    rows, missing = [], []
+    rows, missing, absent = [], [], []
     for label, yid, t0, t1, split in entries:
         clip = f"{yid}_{t0:06d}_{t1:06d}"
         if clip in found:
@@ -257,7 +268,9 @@ def kinetics(name: str, root: Path) -> VideoSet:
             rows.append((found[yid], label, float(t0), float(t1), split))
         else:
             missing.append(clip)
-    vs = _videoset(name, root, "kinetics", sorted({e[0] for e in entries}), rows, missing=missing, notes=notes)
+            absent.append((clip, label, split))
+    vs = _videoset(name, root, "kinetics", sorted({e[0] for e in entries}), rows, missing=missing, notes=notes,
+                   missing_rows=absent)
     untrimmed = sum(r[2] is not None for r in rows)
     vs.layout = (f"annotation CSVs {', '.join(_at(f, root) for f in used)}; videos anywhere under <root>: "
                  f"{len(rows) - untrimmed} trimmed clips <id>_<start>_<end>, {untrimmed} untrimmed <id>")
@@ -288,18 +301,20 @@ def activitynet(name: str, root: Path) -> VideoSet:
         raise UserError(f"dataset '{name}': the annotation JSON lacks field {e}") from None
     known = set(classes)
     found = index_videos(root)
-    rows, missing, unknown = [], [], set()
+    rows, missing, unknown, absent = [], [], set(), []
     for vid, (subset, annotations) in videos.items():
         segments = [a for a in annotations if a.get("label") in known]
         unknown |= {a.get("label") for a in annotations if a.get("label") not in known}
         path = found.get(f"v_{vid}") or found.get(vid)
         if segments and path is None:
             missing.append(f"v_{vid}")
+            absent += [(f"v_{vid}@{float(a['segment'][0]):g}-{float(a['segment'][1]):g}", a["label"], subset)
+                       for a in segments]
         for a in segments if path else []:
             rows.append((path, a["label"], float(a["segment"][0]), float(a["segment"][1]), subset))
     if unknown:
         raise UserError(f"dataset '{name}': annotated labels not in the taxonomy: {', '.join(sorted(map(str, unknown))[:5])}")
-    vs = _videoset(name, root, "activitynet", classes, rows, missing=missing)
+    vs = _videoset(name, root, "activitynet", classes, rows, missing=missing, missing_rows=absent)
     vs.layout = f"annotation JSON {_at(used, root)}; videos v_<id> or <id> anywhere under <root>"
     return vs
 
@@ -307,7 +322,7 @@ def activitynet(name: str, root: Path) -> VideoSet:
 def manifest(name: str, path: Path, kind: str = "folder") -> VideoSet:
     """A CSV with columns path, label and optionally start, end (seconds) and subset.
     Relative paths are relative to the CSV's folder."""
-    rows, missing, labels = [], [], set()
+    rows, missing, labels, absent = [], [], set(), []
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
         if not {"path", "label"} <= set(reader.fieldnames or ()):
@@ -325,9 +340,10 @@ def manifest(name: str, path: Path, kind: str = "folder") -> VideoSet:
                     rows.append((str(p), r["label"], t0, t1, r.get("subset") or None))
                 else:
                     missing.append(str(p))
+                    absent.append((r["path"], r["label"], r.get("subset") or None))
         except (ValueError, TypeError) as e:
             raise UserError(f"{path}: line {reader.line_num} does not parse ({e})") from None
-    return _videoset(name, path.parent, kind, sorted(labels), rows, missing=missing)
+    return _videoset(name, path.parent, kind, sorted(labels), rows, missing=missing, missing_rows=absent)
 
 
 def class_list(name: str, path: Path, kind: str = "folder") -> VideoSet:

@@ -36,6 +36,9 @@ class VideoSet:
     signature: str = ""           # the signature verdict (signatures.py): "UCF101: 101 classes", "nonstandard ..."
     digest: dict = field(default_factory=dict)  # of the whole dataset as read from its root (dataset_digest)
     pinned_missing: list[str] = field(default_factory=list)  # a pinned protocol's classes not in the annotations
+    # (id, class name, official subset or None) of each annotated video (segment) not on disk: the
+    # listed-but-missing videos a split counts (coverage.py)
+    missing_rows: list[tuple] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -65,7 +68,9 @@ class VideoSet:
             have = ", ".join(sorted(self.subsets)) or "none"
             raise UserError(f"dataset '{self.name}': no subset {', '.join(unknown)} in its annotations "
                             f"(subsets: {have})")
-        return self.take(np.flatnonzero(np.logical_or.reduce([self.subsets[n] for n in names])))
+        out = self.take(np.flatnonzero(np.logical_or.reduce([self.subsets[n] for n in names])))
+        out.missing_rows = [r for r in self.missing_rows if r[2] in names]
+        return out
 
     def subset_classes(self, keep: list[str]) -> "VideoSet":
         """Only the videos of the named classes, relabelled in the order of `keep`."""

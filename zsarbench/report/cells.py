@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..coverage import bounds_text
 from .load import Result
 
 NAMES = {"rest18": "ResT_18", "rest34": "ResT_34", "rest101": "ResT_101", "e2e_r2plus1d": "E2E_R(2+1)D"}
@@ -28,6 +29,7 @@ class Cell:
     overrides: tuple = ()           # (("section.key", JSON text), ...): must equal the run's, seed aside
     embedding: str | None = None    # a run's --embedding (None: the protocol's own)
     tuned: bool = False             # results of a tuned overlay (`zsarbench tune`) only, or untuned only
+    names: str | None = None        # a run's class-name file (Result.names; None: the dataset rules)
 
     def matches(self, r: Result) -> bool:
         if self.protocol not in r.protocols or bool(r.tuned(self.protocol)) != self.tuned:
@@ -35,7 +37,7 @@ class Cell:
         if {k: json.dumps(v) for k, v in r.overrides().items()} != dict(self.overrides) or r.embedding != self.embedding:
             return False
         if self.ablation is None:
-            return r.kind == "zsar-run" and (self.method is None or r.method == self.method)
+            return r.kind == "zsar-run" and r.names == self.names and (self.method is None or r.method == self.method)
         return r.kind == "zsar-ablation" and r.ablation == self.ablation and self.row(r) is not None
 
     def row(self, r: Result) -> dict | None:
@@ -53,9 +55,15 @@ class Cell:
             agg = agg.get(part) if isinstance(agg, dict) else None
         return agg
 
+    def bounds(self, r: Result) -> list | None:
+        """The top-k bounds of a run or row (coverage.py) if the videos not evaluated were all wrong or all right."""
+        agg = r.data["aggregate"] if self.ablation is None else self.row(r)["aggregate"]
+        return (agg.get("coverage") or {}).get(f"{self.metric}_bounds") if self.metric in ("top1", "top5") else None
+
     def command(self) -> str:
         fixed = "".join(f" --set {k}={v}" for k, v in self.overrides)
         sets = fixed + (f" --embedding {self.embedding}" if self.embedding else "")
+        sets += f" --set embedding.class_names=<the class-name file of sha256 {self.names}...>" if self.names else ""
         if self.ablation is None and self.tuned:   # the overlay comes from a study (8 trials: make tune-reference), kept in the repository
             p = f"protocols/tuned/{self.method}--{self.protocol}.toml"
             return (f"test -f {p} || zsarbench tune {self.method} -p {self.protocol}{fixed} --trials 8 --out {p}; "
@@ -67,10 +75,10 @@ class Cell:
         return f"zsarbench ablate {self.ablation} -p {p}{m}{sets}"
 
 
-def run_cell(protocol, method="rest18", metric="top1", embedding=None, tuned=False, **overrides) -> Cell:
+def run_cell(protocol, method="rest18", metric="top1", embedding=None, tuned=False, names=None, **overrides) -> Cell:
     return Cell(protocol, method, metric,
                 overrides=tuple(sorted((k.replace("__", "."), json.dumps(v)) for k, v in overrides.items())),
-                embedding=embedding, tuned=tuned)
+                embedding=embedding, tuned=tuned, names=names)
 
 
 def fmt_cell(values: list[dict], decimals: int) -> str:
@@ -145,6 +153,8 @@ def fill(grid: Grid, R: list[Result]) -> tuple[list[list[str]], set[str], set[st
                 used.update(r.path for r in hits)
                 if not vals:
                     missing.add(c.command())
-                out.append(fmt_cell(vals, decimals(c)))
+                bounds = [b for b in (c.bounds(r) for r in hits) if b]
+                wide = bounds_text(*np.mean(bounds, 0), decimals(c)) if vals and len(bounds) == len(hits) else ""
+                out.append(fmt_cell(vals, decimals(c)) + wide)
         rows.append(out)
     return rows, missing, used

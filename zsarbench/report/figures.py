@@ -42,7 +42,7 @@ def main_runs(R: list[Result]) -> dict[str, Result]:
     of MAIN_METHOD if there is one, else of the first method by name."""
     runs: dict[str, list[Result]] = {}
     for r in R:
-        if r.kind == "zsar-run" and not r.overrides() and "confusion" in r.data["splits"][0]:
+        if r.kind == "zsar-run" and not r.overrides() and not r.names and "confusion" in r.data["splits"][0]:
             runs.setdefault(r.protocol, []).append(r)
     out = {}
     for protocol, rs in sorted(runs.items()):
@@ -66,10 +66,20 @@ def _subtitle(r: Result) -> str:
 # ----------------------------------------------------------------------------- figures
 
 def confusion(r: Result, out_dir: Path) -> list[str]:
-    plt = _plt()
     sp = r.data["splits"][0]
-    C = np.asarray(sp["confusion"], dtype=float)
-    names = [pretty(c) for c in sp["unseen_classes"]]
+    which = "all classes" if r.data["protocol"]["target"]["split"] == "0/100" else f"split {sp['index']}"
+    return draw_confusion(np.asarray(sp["confusion"]), sp["unseen_classes"],
+                          f"Confusion matrix, {which}: {len(sp['unseen_classes'])} unseen classes, {sp['n_videos']} "
+                          f"videos, top-1 {sp['top1']:.1f}%\n{_subtitle(r)}; numbers: video counts", out_dir,
+                          f"confusion-{r.protocol}")
+
+
+def draw_confusion(counts: np.ndarray, classes: list[str], title: str, out_dir: Path, stem: str) -> list[str]:
+    """A confusion matrix (rows: true class, columns: predicted, both in `classes` order) as PNG and
+    PDF: colour = share of the true class's videos, numbers = counts (up to 25 classes)."""
+    plt = _plt()
+    C = np.asarray(counts, dtype=float)
+    names = [pretty(c) for c in classes]
     n = len(names)
     share = 100 * C / np.maximum(C.sum(1, keepdims=True), 1)
     size = max(5.0, 0.32 * n + 2.5)
@@ -86,10 +96,8 @@ def confusion(r: Result, out_dir: Path) -> list[str]:
                     ax.text(j, i, f"{int(C[i, j])}", ha="center", va="center", fontsize=7,
                             color="white" if share[i, j] > 55 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="% of the true class's test videos")
-    which = "all classes" if r.data["protocol"]["target"]["split"] == "0/100" else f"split {sp['index']}"
-    ax.set_title(f"Confusion matrix, {which}: {n} unseen classes, {sp['n_videos']} videos, top-1 {sp['top1']:.1f}%"
-                 f"\n{_subtitle(r)}; numbers: video counts")
-    return _save(fig, out_dir, f"confusion-{r.protocol}")
+    ax.set_title(title)
+    return _save(fig, out_dir, stem)
 
 
 def per_class(r: Result, out_dir: Path) -> list[str]:

@@ -24,12 +24,13 @@ PROTOCOLS = {
 
 
 def _methods(R: list[Result], protocols: list[str], required: tuple) -> list[tuple]:
-    """(method, embedding): the required methods under their protocols' embedding, then any other
-    method or label embedding (--embedding) with a plain run on one of the protocols."""
-    found = {(r.method, r.embedding) for r in R if r.kind == "zsar-run" and r.protocol in protocols
+    """(method, embedding, class names): the required methods under their protocols' embedding and the
+    dataset rules, then any other method, label embedding (--embedding) or class-name file with a
+    plain run on one of the protocols."""
+    found = {(r.method, r.embedding, r.names) for r in R if r.kind == "zsar-run" and r.protocol in protocols
              and not r.overrides()}
-    required = [(m, None) for m in required]
-    return [*required, *sorted(found - set(required), key=lambda me: (me[0], me[1] or ""))]
+    required = [(m, None, None) for m in required]
+    return [*required, *sorted(found - set(required), key=lambda me: (me[0], me[1] or "", me[2] or ""))]
 
 
 def _variants(R: list[Result], ablation: str, protocols: list[str]) -> list[dict]:
@@ -58,10 +59,10 @@ def _per_method(bench, R, cols, required, metric="top1"):
     P = PROTOCOLS[bench]
     protocols = [P[c] for c in cols if c in P]
     rows = []
-    for m, e in _methods(R, protocols, required):
-        name = f"{display(m)} ({m}" + (f"; {embedding_label(e)}" if e else "")
-        rows.append([f"{name})", *[run_cell(P.get(c), m, metric, e) for c in cols]])
-        if e is None and (found := tuned.records(R, m, protocols)):
+    for m, e, names in _methods(R, protocols, required):
+        name = f"{display(m)} ({m}" + (f"; {embedding_label(e)}" if e else "") + (f"; class names {names}" if names else "")
+        rows.append([f"{name})", *[run_cell(P.get(c), m, metric, e, names=names) for c in cols]])
+        if e is None and names is None and (found := tuned.records(R, m, protocols)):
             rows.append([f"{name}; {tuned.label(found)})", *[run_cell(P.get(c), m, metric, tuned=True) for c in cols]])
     return rows
 

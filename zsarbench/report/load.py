@@ -70,7 +70,11 @@ class Result:
                                             row.get("recipe"))
             cells = row["cells"]
             label = cells["variant"] if "variant" in cells else " ".join(str(v) for v in cells.values())
-            out.append({"key": key, "id": row.get("id"), "label": label, "cells": cells, "method": method,
+            rid = row.get("id")
+            if _names(row.get("label_words")):   # other class names: another row, marked, not the paper's row
+                key, rid = f"{key}|names:{_names(row['label_words'])}", None
+                label = f"{label} (class names {_names(row['label_words'])})"
+            out.append({"key": key, "id": rid, "label": label, "cells": cells, "method": method,
                         "variant": row.get("variant"), "aggregate": res["aggregate"], "splits": res.get("splits", []),
                         "cost": row.get("cost") or {}, "checkpoint": (row.get("checkpoint") or {}).get("key")})
         return out
@@ -90,6 +94,7 @@ class Result:
         flat = _flatten(self.data.get("overrides") or {})
         flat.pop("recipe.seed", None)
         flat.pop("embedding.name", None)
+        flat.pop("embedding.class_names", None)   # a dimension too: `names`
         return flat
 
     def tuned(self, protocol: str | None = None) -> dict | None:
@@ -102,9 +107,20 @@ class Result:
         return (p or {}).get("tuned") or None
 
     @property
+    def names(self) -> str | None:
+        """A run's class-name file (embedding.class_names) by its sha256's first 8 digits, else None (the
+        dataset rules): results of other class names get rows of their own (text/names.py)."""
+        return _names((self.data.get("data") or {}).get("label_words"))
+
+    @property
     def embedding(self) -> str | None:
         """The label embedding where the run chose another than its protocol's (--embedding), else None."""
         return _flatten(self.data.get("overrides") or {}).get("embedding.name")
+
+
+def _names(label_words: dict | None) -> str | None:
+    sha = (label_words or {}).get("class_names_sha256")
+    return sha[:8] if sha else None
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
