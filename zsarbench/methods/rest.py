@@ -188,8 +188,9 @@ class ResTMethod(Method):
         # Stage 2, joint: everything but the warm-up head (a frozen F, what one loss alone never reaches),
         # AdamW; L = L_cls + w * L_mtl.
         joint_params = [p for n, p in model.named_parameters() if not n.startswith(self.not_joint())]
-        opt = torch.optim.AdamW(joint_params, lr=recipe.joint_lr, weight_decay=recipe.joint_weight_decay,
-                                **({"fused": True} if device.startswith("cuda") else {}))
+        # fused: one kernel per step on CUDA and on the CPU (4x faster than the per-tensor loop on an
+        # AVX2 CPU for ResT_18's 85M parameters; equal up to float rounding: docs/scale.md)
+        opt = torch.optim.AdamW(joint_params, lr=recipe.joint_lr, weight_decay=recipe.joint_weight_decay, fused=True)
         log["joint"] = trainer.stage("joint", "joint (F + T, AdamW)", recipe.joint_epochs, opt, joint_params,
                                      _Stage(model, joint=True, frozen_f=freeze), joint_loss, recipe.seed + 1)
         log["joint"]["mlm_mask_fraction"] = round(int(stats["mlm_masked"]) / max(int(stats["mlm_words"]), 1), 4)
