@@ -46,7 +46,14 @@ def autocast(device: str):
     return nullcontext()
 
 
-def n_workers(requested: int, device: str) -> int:
+def decode_device(recipe, device: str) -> str:
+    """Where videos are decoded: the GPU for torchcodec on a CUDA device (NVDEC), else the CPU."""
+    return device if recipe.decoder == "torchcodec" and device.startswith("cuda") else "cpu"
+
+
+def n_workers(requested: int, device: str, decoder: str = "decord") -> int:
+    if decoder == "torchcodec" and device.startswith("cuda"):
+        return 0   # NVDEC decodes in the training process: CUDA does not survive a forked worker
     if requested >= 0:
         return requested
     cores = len(os.sched_getaffinity(0))
@@ -99,8 +106,9 @@ def n_batches(n: int, batch_size: int) -> int:
 def clip_loader(ds: ClipDataset, batches: EpochBatches, workers: int, device: str) -> DataLoader:
     # The generator only feeds the loader's worker base seed (clips are seeded per sample); without
     # it the loader would draw from the global RNG and shift the dropout stream.
+    on_gpu = getattr(ds, "decode_device", "cpu") != "cpu"   # GPU-decoded clips are on the device already
     return DataLoader(ds, batch_sampler=batches, num_workers=workers, collate_fn=collate_clips,
-                      pin_memory=device.startswith("cuda"), generator=torch.Generator())
+                      pin_memory=device.startswith("cuda") and not on_gpu, generator=torch.Generator())
 
 
 def to_frames(batch: dict, device: str) -> torch.Tensor:

@@ -13,7 +13,7 @@ from ..data.datasets import ClipDataset, VideoSet
 from ..engine import dist
 from ..artefacts import reason
 from ..engine.checkpoint import file_digest, load_checkpoint
-from ..engine.train import Trainer, TrainState, n_workers, to_frames
+from ..engine.train import Trainer, TrainState, decode_device, n_workers, to_frames
 from ..errors import UserError
 from ..fields import OneOf, Range
 from ..models.backbones import clip_flops, sequence_features, to_channels_last
@@ -163,8 +163,9 @@ class ResTMethod(Method):
         words = self._word_ids(class_words).to(device)
         ds = ClipDataset(videos, frames, recipe.stride, recipe.crop, recipe.train_clips,
                          recipe.resize or None, seed=recipe.seed, flip=recipe.flip,
-                         crop_on_device=crop_on_device(recipe, device))
-        workers = n_workers(recipe.workers, device)
+                         crop_on_device=crop_on_device(recipe, device), decoder=recipe.decoder,
+                         decode_device=decode_device(recipe, device))
+        workers = n_workers(recipe.workers, device, recipe.decoder)
         if dist.rank():  # every rank built the same weights; dropout and MLM masks differ per rank
             torch.manual_seed(dist.rank_seed(recipe.seed))
         mask_gen = torch.Generator(device=device).manual_seed(dist.rank_seed(recipe.seed))
