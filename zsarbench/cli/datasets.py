@@ -46,30 +46,52 @@ def data_synth(protocol_name, force, sets, cache_dir):
 @data.command("cache")
 @click.option("--protocol", "-p", "protocol_name", default="synth-ucf-0-50", show_default=True,
               help="Protocol whose source and target datasets to decode, at its recipe.resize.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override protocol fields (recipe.resize=128).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override protocol fields (recipe.clip_store=4: also the source's clip store).")
+@click.option("--method", "-m", default="rest18", show_default=True,
+              help="The method whose frames per clip the clip store holds (when recipe.frames is 0).")
 @click.option("--workers", type=int, default=None, help="Decoding processes [default: the cores, at most 8].")
+@click.option("--max-bytes", default=None, metavar="SIZE",
+              help="Refuse (before writing) a cache estimated larger than SIZE (500G, 1.5T, bytes).")
 @data_root_option
 @allow_nonstandard_option
 @cache_option
-def data_cache(protocol_name, sets, workers, data_roots, allow_nonstandard, cache_dir):
-    """Decode a protocol's datasets once into the frame cache that recipe.frame_cache=true trains from."""
+def data_cache(protocol_name, sets, method, workers, max_bytes, data_roots, allow_nonstandard, cache_dir):
+    """Decode a protocol's datasets once into the frame cache that recipe.frame_cache=true trains from
+    (every frame at recipe.resize), and with recipe.clip_store=N the source's clip store (N clips per
+    video, JPEG). Each build first prints the bytes it will write; it refuses when they exceed the free
+    space or --max-bytes (docs/scale.md)."""
+    from ..data.clip_store import build_clip_store
     from ..data.datasets import resolve_dataset
+    from ..data.disk_budget import parse_bytes
     from ..data.frame_cache import build_frame_cache
     from ..data.roots import parse_roots
     from ..protocol import load_protocol, parse_set
+    from ..registry import create_method
 
     P = load_protocol(protocol_name, parse_set(list(sets)))
+    limit = parse_bytes(max_bytes)
     check_outputs(cache_dir, cache=True)
-    cache_dir, resize = cache_dir or default_cache_dir(), P.recipe.resize or None
+    cache_dir, resize, R = cache_dir or default_cache_dir(), P.recipe.resize or None, P.recipe
+    frames = R.frames or getattr(create_method(method), "frames", 0)
     with make_progress() as progress:
+        say = lambda line: progress.console.print(line, markup=False)   # noqa: E731
         for name in dict.fromkeys([P.source.dataset, P.target.dataset]):  # what `run` attaches (run.prepare)
             vs = resolve_dataset(name, P, cache_dir, progress, parse_roots(data_roots), allow_nonstandard)
-            fc = build_frame_cache(vs, cache_dir, resize, workers, progress, f"decoding {name} ({len(vs)} videos)")
-            m, bad = fc.meta, fc.meta["unreadable"]
-            how = f"decoded in {m['seconds']:.1f} s" if fc.fresh else "already there"
-            progress.console.print(f"{name}: {m['n_videos']} videos, {m['bytes'] / 1e9:.2f} GB in {fc.root} ({how}); "
-                                   f"{len(bad)} unreadable" + (f": {first(bad, 5)}" if bad else ""), markup=False)
-    if not P.recipe.frame_cache:
+            if R.frame_cache or not R.clip_store:
+                fc = build_frame_cache(vs, cache_dir, resize, workers, progress, f"decoding {name} ({len(vs)} videos)",
+                                       limit, say)
+                m, bad = fc.meta, fc.meta["unreadable"]
+                how = f"decoded in {m['seconds']:.1f} s" if fc.fresh else "already there"
+                say(f"{name}: {m['n_videos']} videos, {m['bytes'] / 1e9:.2f} GB in {fc.root} ({how}); "
+                    f"{len(bad)} unreadable" + (f": {first(bad, 5)}" if bad else ""))
+            if R.clip_store and name == P.source.dataset:
+                st = build_clip_store(vs, cache_dir, resize, frames, R.stride, R.clip_store, workers, progress, limit, say)
+                m = st.meta
+                say(f"{name}: clip store of {m['n_videos']} videos x {m['positions']} clips x {m['frames']} frames, "
+                    f"{m['bytes'] / 1e9:.2f} GB ({m['bytes_per_video'] / 1e6:.2f} MB per video) in {st.root}; "
+                    f"{len(m['unreadable'])} unreadable")
+    if not R.frame_cache and not R.clip_store:
         out.print("train from it with --set recipe.frame_cache=true")
 
 
