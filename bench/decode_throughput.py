@@ -7,7 +7,7 @@ one run (ratios compare; absolute rates move with whatever else the machine runs
 Files: 340x256 H.264 mp4 (libx264, its default GOP: keyframe every 250 frames, as Kinetics' YouTube
 encodes come) and 320x240 MPEG-4 Part 2 AVI (as UCF101 ships), 25 fps, --seconds long. Readers, each
 one process with one thread (per core), one random clip of the recipe (16 frames, stride 6: a clip
-spans 91 frames that must all be decoded) per video opened:
+spans 91 frames that must all be decoded) per video opened, the readers taking turns clip by clip:
   decord           the project's reader (data/video.py), native size and resized in the decoder
   torchcodec       recipe.decoder = "torchcodec" on the CPU, native size and resized in the decoder
   clip_store       recipe.clip_store = --positions: one stored clip, 16 JPEGs decoded (decode_jpeg)
@@ -57,14 +57,20 @@ def _write(args):
     return str(path)
 
 
-def per_core(read, paths, clips: int, seed: int = 0) -> float:
-    """Clips/s of read(path, rng) in this process, one thread."""
-    rng = np.random.default_rng(seed)
-    read(paths[0], rng)   # libraries loaded, caches warm
-    t = time.perf_counter()
+def per_core(readers: dict, paths, clips: int, seed: int = 0) -> dict:
+    """Clips/s of each read(path, rng) in this process, one thread. The readers take turns clip by
+    clip (each on the same video and start), so a machine whose load changes meanwhile slows them alike
+    and their ratios hold."""
+    for read in readers.values():
+        read(paths[0], np.random.default_rng(seed))   # libraries loaded, caches warm
+    spent = dict.fromkeys(readers, 0.0)
     for i in range(clips):
-        read(paths[i % len(paths)], rng)
-    return clips / (time.perf_counter() - t)
+        for name, read in readers.items():
+            rng = np.random.default_rng([seed, i])
+            t = time.perf_counter()
+            read(paths[i % len(paths)], rng)
+            spent[name] += time.perf_counter() - t
+    return {name: clips / s for name, s in spent.items()}
 
 
 def video_reader(decoder: str, size: int | None, frames: int, stride: int):
@@ -104,14 +110,13 @@ def main():
             t = time.time()
             store = build_clip_store(vs, Path(tmp) / "cache", a.resize, a.frames, a.stride, a.positions, workers=1)
             build_s = time.time() - t
-            rates = {
-                "decord_native": per_core(video_reader("decord", None, a.frames, a.stride), paths, a.clips),
-                f"decord_resize{a.resize}": per_core(video_reader("decord", a.resize, a.frames, a.stride), paths, a.clips),
-                "torchcodec_native": per_core(video_reader("torchcodec", None, a.frames, a.stride), paths, a.clips),
-                f"torchcodec_resize{a.resize}": per_core(video_reader("torchcodec", a.resize, a.frames, a.stride),
-                                                         paths, a.clips),
-                "clip_store": per_core(lambda p, rng: store.clips(p, 1, rng), paths, a.clips),
-            }
+            rates = per_core({
+                "decord_native": video_reader("decord", None, a.frames, a.stride),
+                f"decord_resize{a.resize}": video_reader("decord", a.resize, a.frames, a.stride),
+                "torchcodec_native": video_reader("torchcodec", None, a.frames, a.stride),
+                f"torchcodec_resize{a.resize}": video_reader("torchcodec", a.resize, a.frames, a.stride),
+                "clip_store": lambda p, rng: store.clips(p, 1, rng),
+            }, paths, a.clips)
             base = rates[f"decord_resize{a.resize}"]
             video_bytes = float(np.mean([os.path.getsize(p) for p in paths]))
             report["kinds"][kind] = {
