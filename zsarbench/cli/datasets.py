@@ -170,10 +170,14 @@ def _check_against(manifest_path: Path, data_roots, cache_dir) -> None:
                    "missing, extra and changed videos; exit code 1 if any.")
 @click.option("--probe", type=int, default=None, metavar="N",
               help="Open a seeded sample of N videos to find unreadable ones (default: all).")
+@click.option("--sample", "per_class", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Open a seeded N videos of every class (default: all; Kinetics-700 at --sample 2 opens 1,400).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that open videos [default: one per core, at most 16].")
 @data_root_option
 @results_dir_option()
 @cache_option
-def data_check(name, against, probe, data_roots, results_dir, cache_dir):
+def data_check(name, against, probe, per_class, workers, data_roots, results_dir, cache_dir):
     """Classes, videos per class, missing classes and videos, unreadable files of dataset NAME; the
     layout found, whether it matches the dataset's signature, and the digests runs record.
     With --against MANIFEST: the videos against a manifest `data freeze` wrote."""
@@ -190,7 +194,7 @@ def data_check(name, against, probe, data_roots, results_dir, cache_dir):
     check_outputs(results_dir=results_dir, result_folders=["data-check"])
     vs, origin = _real_dataset(name, data_roots, allow_nonstandard=True)   # a check reports a mismatch
     with make_progress() as progress:
-        rep = check_dataset(vs, probe, progress=progress)
+        rep = check_dataset(vs, probe, progress=progress, per_class=per_class, workers=workers)
     counts = rep["videos_per_class"]
     if len(counts) <= 120:
         table = Table("class", "videos", "class", "videos", "class", "videos", title=f"{name}: videos per class")
@@ -217,6 +221,7 @@ def data_check(name, against, probe, data_roots, results_dir, cache_dir):
     out.print(f"annotated videos missing on disk: {len(rep['missing_videos'])}"
               + (f": {first(rep['missing_videos'], 5)}" if rep["missing_videos"] else ""))
     out.print(f"unreadable videos: {len(rep['unreadable'])} of {rep['probed']} opened"
+              + (f" ({per_class} per class, --sample)" if per_class and rep["probed"] < rep["n_files"] else "")
               + (f": {first((u['path'] for u in rep['unreadable']), 5)}" if rep["unreadable"] else ""))
     for note in rep["notes"]:
         if not note.startswith(NONSTANDARD):   # said on the signature line
