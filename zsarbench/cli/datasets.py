@@ -95,6 +95,37 @@ def data_cache(protocol_name, sets, method, workers, max_bytes, data_roots, allo
         out.print("train from it with --set recipe.frame_cache=true")
 
 
+@data.command("resize")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+@click.option("--short-side", type=click.IntRange(min=16), default=256, show_default=True,
+              help="Short side of the re-encoded videos (never upscaled); keep it >= the protocols' crop.")
+@click.option("--keyint", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Frames between keyframes: a random clip then decodes fewer frames before its first.")
+@click.option("--crf", type=click.IntRange(min=0, max=51), default=23, show_default=True, help="x264 quality.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes [default: one per core].")
+def data_resize(src, dst, short_side, keyint, crf, workers):
+    """Re-encode the dataset tree SRC into DST at a short side and a short keyframe interval, keeping
+    its layout and annotations (mmaction2's resize_videos); resumable (a rerun skips finished videos)
+    and parallel. DST/zsarbench-resize.json records the settings and SRC's manifest digest. Point
+    --data-root NAME=DST at the copy; runs read it as the dataset it came from."""
+    import time
+
+    from ..data.resize import RECORD, resize_tree
+
+    t = time.time()
+    with make_progress() as progress:
+        rec = resize_tree(src, dst, short_side, keyint, crf, workers, progress, command_line())
+    out.print(f"{rec['n_videos']} videos ({rec['reencoded_now']} re-encoded now, {time.time() - t:.1f} s), "
+              f"{rec['n_other_files']} other files copied: {dst}", markup=False)
+    for path, why in list(rec["failed"].items())[:10]:
+        out.print(f"unreadable, left out: {path}: {' '.join(why.split())}", markup=False, soft_wrap=True)
+    if rec["failed"]:
+        out.print(f"{len(rec['failed'])} source videos could not be read and are not in {dst} (all listed in the "
+                  f"record; a rerun retries them)", markup=False)
+    out.print(f"record: {dst / RECORD} (source manifest digest {rec['source_manifest_digest']})", markup=False)
+
+
 def _real_dataset(name: str, data_roots, allow_nonstandard: bool = False) -> tuple:
     """Dataset NAME read from its root (data/roots.py), and where that root came from."""
     from ..data.adapters import load_dataset
