@@ -43,6 +43,7 @@ bench: install
 
 bench-gpu: install
 	$(BIN)/python bench/clip_throughput.py --preset gpu --max-batch
+	$(BIN)/python bench/decode_throughput.py --device cuda
 
 # Tables 1-9 (Markdown, LaTeX) and figures from $(RESULTS)/**/*.json (docs/results.md).
 RESULTS ?= results

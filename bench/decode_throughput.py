@@ -11,6 +11,8 @@ spans 91 frames that must all be decoded) per video opened, the readers taking t
   decord           the project's reader (data/video.py), native size and resized in the decoder
   torchcodec       recipe.decoder = "torchcodec" on the CPU, native size and resized in the decoder
   clip_store       recipe.clip_store = --positions: one stored clip, 16 JPEGs decoded (decode_jpeg)
+  torchcodec_cuda  with --device cuda: NVDEC (torchcodec's beta CUDA backend), resized on the GPU; its
+                   "per core" is per process feeding the GPU
 plus the store's bytes per video against the video file's, and the cores one GPU needs at the turn-1
 anchor (one H200 trains ResT_18 at 620 clips/s, 16 x 224^2, bf16). The report (kind "zsar-bench")
 goes to --out/decode_throughput-<UTC time>.json ($OUT when set, else results/bench/)."""
@@ -73,10 +75,13 @@ def per_core(readers: dict, paths, clips: int, seed: int = 0) -> dict:
     return {name: clips / s for name, s in spent.items()}
 
 
-def video_reader(decoder: str, size: int | None, frames: int, stride: int):
+def video_reader(decoder: str, size: int | None, frames: int, stride: int, device: str = "cpu"):
     def read(path, rng):
-        vr = open_video(path, size, decoder)
-        return read_frames(vr, sample_clips(len(vr), frames, stride, 1, rng))
+        vr = open_video(path, size, decoder, device)
+        clip = read_frames(vr, sample_clips(len(vr), frames, stride, 1, rng))
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return clip
     return read
 
 
@@ -89,6 +94,8 @@ def main():
     ap.add_argument("--stride", type=int, default=6)
     ap.add_argument("--resize", type=int, default=256, help="the recipe's resize (decoders' resize, the store's size)")
     ap.add_argument("--positions", type=int, default=4, help="clip positions per video in the clip store")
+    ap.add_argument("--device", default="cpu", help="cuda: also torchcodec's NVDEC decoder (recipe.decoder = "
+                    "torchcodec on a GPU), one process")
     ap.add_argument("--out", default=os.environ.get("OUT") or "results/bench")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -116,6 +123,8 @@ def main():
                 "torchcodec_native": video_reader("torchcodec", None, a.frames, a.stride),
                 f"torchcodec_resize{a.resize}": video_reader("torchcodec", a.resize, a.frames, a.stride),
                 "clip_store": lambda p, rng: store.clips(p, 1, rng),
+                **({f"torchcodec_cuda_resize{a.resize}": video_reader("torchcodec", a.resize, a.frames, a.stride,
+                                                                       a.device)} if a.device.startswith("cuda") else {}),
             }, paths, a.clips)
             base = rates[f"decord_resize{a.resize}"]
             video_bytes = float(np.mean([os.path.getsize(p) for p in paths]))
