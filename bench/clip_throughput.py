@@ -11,8 +11,9 @@ For the joint step (F + the encoder, CLS + MLM losses, AdamW: the full ResT trai
 plus the warm-up step (F alone, SGD) and evaluation (forward only) on device tensors, and peak
 memory. The CPU's instruction set as torch dispatches it (cpu_capability: AVX2, AVX512) is in the
 report: CPU step rates differ by ISA. On the CPU the warm-up step is also timed with oneDNN's
-convolution for one-pixel maps (compute_warmup_plain_conv_*: before models/backbones.PixelConv2d),
-in the same run, so the ratio is measured beside whatever else the machine runs. The loops' clips/s are steady state: from the end of step `--skip` to the end of the stage.
+convolution for one-pixel maps (compute_warmup_plain_conv_*: before models/backbones.PixelConv2d)
+and the joint step with AdamW's per-tensor loop (compute_joint_unfused_adamw_*: before fused AdamW on
+the CPU), in the same run, so the ratios are measured beside whatever else the machine runs. The loops' clips/s are steady state: from the end of step `--skip` to the end of the stage.
 The report (kind "zsar-bench": the command, git revision, versions, hardware) goes to
 --out/clip_throughput-<UTC time>.json: $OUT when set (the GPU machine), else results/bench/.
 """
@@ -139,8 +140,8 @@ def plain_convolutions(model):
             m.__class__ = PixelConv2d
 
 
-def adamw(params, device):
-    return torch.optim.AdamW(params, lr=1e-4, **({"fused": True} if device.startswith("cuda") else {}))
+def adamw(params, device, fused: bool = True):
+    return torch.optim.AdamW(params, lr=1e-4, fused=fused)   # as methods/rest.py: fused on CPU and GPU
 
 
 def device_batch(a, n_classes=64):
@@ -170,6 +171,11 @@ def compute_phase(a) -> dict:
                 s = timed(lambda: trainer.step(net, batch, opt, params, loss, running), a.steps, a.skip, dev)
             out["compute_warmup_plain_conv_steps_per_s"] = round(1 / s, 3)
             out["pixel_conv_speedup_warmup"] = round(out["compute_warmup_steps_per_s"] * s, 2)
+        if name == "joint" and dev == "cpu":   # before: AdamW's per-tensor loop (fused was CUDA-only)
+            loop = adamw(params, dev, fused=False)
+            s = timed(lambda: trainer.step(net, batch, loop, params, loss, running), a.steps, a.skip, dev)
+            out["compute_joint_unfused_adamw_steps_per_s"] = round(1 / s, 3)
+            out["fused_adamw_speedup_joint"] = round(out["compute_joint_steps_per_s"] * s, 2)
     model.eval()
 
     @torch.no_grad()
