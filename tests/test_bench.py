@@ -32,8 +32,7 @@ def test_clip_throughput_measures_every_phase(tmp_path):
         ratio = rep[phase]["clips_per_s"] / rep["compute_joint_clips_per_s"]
         assert abs(rep[f"ratio_{phase}_to_compute"] - ratio) < 1e-3
     assert rep["frame_cache_gb"] >= 0 and rep["compute_peak"]["host_rss_gb"] > 0
-    assert rep["cpu_capability"] in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "SVE256", "SVE", "NEON") or \
-        rep["cpu_capability"]
+    assert rep["cpu_capability"]   # AVX2, AVX512, DEFAULT, ...
     for key in ("compute_warmup_steps_per_s", "compute_warmup_plain_conv_steps_per_s", "pixel_conv_speedup_warmup",
                 "compute_joint_unfused_adamw_steps_per_s", "fused_adamw_speedup_joint"):
         assert rep[key] > 0, key

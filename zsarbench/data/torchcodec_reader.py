@@ -10,8 +10,6 @@ how far apart they are). Seek mode "exact": frame i is the i-th frame, as decord
 
 from __future__ import annotations
 
-from .video import CorruptVideo
-
 
 class TorchcodecVideo:
     def __init__(self, decoder, device: str):
@@ -47,10 +45,7 @@ def open_torchcodec(path: str, size: int | None = None, device: str = "cpu") -> 
         from torchcodec.decoders import set_cuda_backend
 
         backend = set_cuda_backend("beta")
-    try:
-        with backend:
-            vd = VideoDecoder(str(path), dimension_order="NHWC", num_ffmpeg_threads=1, device=device,
-                              seek_mode="exact", transforms=transforms)
-    except (RuntimeError, ValueError, OSError) as e:
-        raise CorruptVideo(f"{path}: {(str(e).strip().splitlines() or [type(e).__name__])[0][:200]}") from None
+    with backend:   # an unreadable file raises here; video.open_video makes it a CorruptVideo
+        vd = VideoDecoder(str(path), dimension_order="NHWC", num_ffmpeg_threads=1, device=device,
+                          seek_mode="exact", transforms=transforms)
     return TorchcodecVideo(vd, device)

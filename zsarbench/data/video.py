@@ -105,7 +105,10 @@ def open_video(path: str, size: int | None = None, decoder: str = "decord", devi
     if decoder == "torchcodec":
         from .torchcodec_reader import open_torchcodec
 
-        return open_torchcodec(path, size, device)
+        try:   # no FFmpeg is a UserError (ffmpeg_libs.py) and passes; an unreadable file is a CorruptVideo
+            return open_torchcodec(path, size, device)
+        except (RuntimeError, ValueError, OSError) as e:
+            raise CorruptVideo(f"{path}: {(str(e).strip().splitlines() or [type(e).__name__])[0][:200]}") from None
     import decord
 
     error = None
