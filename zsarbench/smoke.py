@@ -312,7 +312,7 @@ def decode_verdict(est: dict, R, device: str) -> str:
     workers, per_worker = max(d["workers"], 1), d["clips_per_s_per_worker"]
     feed = workers * per_worker
     if feed >= need:
-        return (f"not decode-bound: {workers} loader worker(s) decode {feed:.1f} clips/s, training takes {need:.1f} "
+        return (f"not decode-bound: {workers} loader worker(s) decode {feed:.3g} clips/s, training takes {need:.3g} "
                 f"clips/s at batch {R.batch_size}")
     want = math.ceil(need / max(per_worker, 1e-9))
     cores = len(os.sched_getaffinity(0))
@@ -323,7 +323,7 @@ def decode_verdict(est: dict, R, device: str) -> str:
                      "`make bench`; `zsarbench data cache` builds it)")
     if device.startswith("cuda") and R.decoder != "torchcodec":
         fixes.append("the GPU decoder (--set recipe.decoder=torchcodec: NVDEC)")
-    return (f"decode-bound: {workers} loader worker(s) decode {feed:.2f} clips/s, training takes {need:.2f} clips/s "
+    return (f"decode-bound: {workers} loader worker(s) decode {feed:.3g} clips/s, training takes {need:.3g} clips/s "
             f"({need / feed:.1f}x more); fix: " + "; ".join(fixes))
 
 
