@@ -151,7 +151,8 @@ def build_clip_store(videos, cache_dir: Path, resize: int | None, frames: int, s
                               for i, p in enumerate(videos.paths)))
     estimate, basis = estimate_clip_store(jobs)
     check_budget(f"clip store of {videos.name} ({positions} clips x {frames} frames per video)", estimate, basis,
-                 root.parent, max_bytes, show or (lambda line: None))
+                 root.parent, max_bytes, show or (lambda line: None),
+                 "fewer clips per video, recipe.clip_store=N, or a smaller recipe.resize")
     part.mkdir(parents=True)
     try:
         return _write(videos, jobs, root, part, workers, progress, frames, stride, positions, resize)

@@ -21,17 +21,19 @@ def free_bytes(folder: Path) -> int:
     return shutil.disk_usage(folder).free
 
 
+FRAME_CACHE_HINT = "docs/scale.md: a clip store, recipe.clip_store=N, holds N clips per video instead of every frame"
+
+
 def check_budget(what: str, estimate: int, basis: str, folder: Path, max_bytes: int | None = None,
-                 show=print) -> None:
+                 show=print, hint: str = FRAME_CACHE_HINT) -> None:
     """Print the estimate; raise a UserError naming the numbers when it exceeds the free space under
-    `folder` or `max_bytes`."""
+    `folder` or `max_bytes` (`hint`: how to write less)."""
     free = free_bytes(folder)
     show(f"{what}: will write about {gigabytes(estimate)} ({basis}) to {folder}; {gigabytes(free)} free"
          + (f", limit --max-bytes {gigabytes(max_bytes)}" if max_bytes else ""))
     if max_bytes is not None and estimate > max_bytes:
         raise UserError(f"{what} would write about {estimate:,} bytes ({gigabytes(estimate)}), more than --max-bytes "
-                        f"{max_bytes:,}; raise --max-bytes, or write less (docs/scale.md: a clip store, "
-                        f"recipe.clip_store=N, holds N clips per video instead of every frame)")
+                        f"{max_bytes:,}; raise --max-bytes, or write less ({hint})")
     if estimate > free:
         raise UserError(f"{what} would write about {estimate:,} bytes ({gigabytes(estimate)}) to {folder}, which has "
                         f"{free:,} bytes free; free space there, or give another --cache-dir")
