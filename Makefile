@@ -31,14 +31,19 @@ test-fast: install
 test-unit: install
 	$(BIN)/python -m pytest -q -m "not slow and not train"
 
-# ResT_18 training/evaluation clips/s, compute-only vs end to end (mp4, frame cache), in one run:
-# results/bench/clip_throughput-<UTC time>.json. bench-gpu: 16 x 224^2 at batch 64, and the largest
-# batch of ResT_18/34/101 (needs a CUDA GPU).
+# ResT_18 training/evaluation clips/s, compute-only vs end to end (mp4, frame cache), with the CPU's ISA
+# and the warm-up step rate before/after the one-pixel convolution path, in one run:
+# results/bench/clip_throughput-<UTC time>.json; then the decode budget (decord, torchcodec, the clip
+# store on generated 340x256 H.264 and 320x240 MPEG-4 files, per core, cores per GPU):
+# results/bench/decode_throughput-<UTC time>.json (docs/scale.md). bench-gpu: 16 x 224^2 at batch 64,
+# and the largest batch of ResT_18/34/101 (needs a CUDA GPU).
 bench: install
 	$(BIN)/python bench/clip_throughput.py
+	$(BIN)/python bench/decode_throughput.py
 
 bench-gpu: install
 	$(BIN)/python bench/clip_throughput.py --preset gpu --max-batch
+	$(BIN)/python bench/decode_throughput.py --device cuda
 
 # Tables 1-9 (Markdown, LaTeX) and figures from $(RESULTS)/**/*.json (docs/results.md).
 RESULTS ?= results

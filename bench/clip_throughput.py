@@ -9,7 +9,11 @@ For the joint step (F + the encoder, CLS + MLM losses, AdamW: the full ResT trai
   e2e_mp4    the training loop (Trainer.stage) over real H.264 files, decord in the loader workers
   e2e_cache  the same loop over the pre-decoded frame cache (`zsarbench data cache`)
 plus the warm-up step (F alone, SGD) and evaluation (forward only) on device tensors, and peak
-memory. The loops' clips/s are steady state: from the end of step `--skip` to the end of the stage.
+memory. The CPU's instruction set as torch dispatches it (cpu_capability: AVX2, AVX512) is in the
+report: CPU step rates differ by ISA. On the CPU the warm-up step is also timed with oneDNN's
+convolution for one-pixel maps (compute_warmup_plain_conv_*: before models/backbones.PixelConv2d)
+and the joint step with AdamW's per-tensor loop (compute_joint_unfused_adamw_*: before fused AdamW on
+the CPU), in the same run, so the ratios are measured beside whatever else the machine runs. The loops' clips/s are steady state: from the end of step `--skip` to the end of the stage.
 The report (kind "zsar-bench": the command, git revision, versions, hardware) goes to
 --out/clip_throughput-<UTC time>.json: $OUT when set (the GPU machine), else results/bench/.
 """
@@ -23,6 +27,7 @@ import resource
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -120,8 +125,23 @@ def setup(method: str, a, n_classes: int = 64):
     return m, model, recipe, warm_loss, joint_loss, joint_params
 
 
-def adamw(params, device):
-    return torch.optim.AdamW(params, lr=1e-4, **({"fused": True} if device.startswith("cuda") else {}))
+@contextmanager
+def plain_convolutions(model):
+    """The model's PixelConv2d layers as plain nn.Conv2d (oneDNN for every shape) inside the block."""
+    from zsarbench.models.backbones import PixelConv2d
+
+    swapped = [m for m in model.modules() if type(m) is PixelConv2d]
+    for m in swapped:
+        m.__class__ = torch.nn.Conv2d
+    try:
+        yield
+    finally:
+        for m in swapped:
+            m.__class__ = PixelConv2d
+
+
+def adamw(params, device, fused: bool = True):
+    return torch.optim.AdamW(params, lr=1e-4, fused=fused)   # as methods/rest.py: fused on CPU and GPU
 
 
 def device_batch(a, n_classes=64):
@@ -145,6 +165,17 @@ def compute_phase(a) -> dict:
             net = torch.compile(net)
         s = timed(lambda: trainer.step(net, batch, opt, params, loss, running), a.steps, a.skip, dev)
         out[f"compute_{name}_clips_per_s"] = round(a.batch / s, 2)
+        out[f"compute_{name}_steps_per_s"] = round(1 / s, 3)
+        if name == "warmup" and dev == "cpu":
+            with plain_convolutions(model):
+                s = timed(lambda: trainer.step(net, batch, opt, params, loss, running), a.steps, a.skip, dev)
+            out["compute_warmup_plain_conv_steps_per_s"] = round(1 / s, 3)
+            out["pixel_conv_speedup_warmup"] = round(out["compute_warmup_steps_per_s"] * s, 2)
+        if name == "joint" and dev == "cpu":   # before: AdamW's per-tensor loop (fused was CUDA-only)
+            loop = adamw(params, dev, fused=False)
+            s = timed(lambda: trainer.step(net, batch, loop, params, loss, running), a.steps, a.skip, dev)
+            out["compute_joint_unfused_adamw_steps_per_s"] = round(1 / s, 3)
+            out["fused_adamw_speedup_joint"] = round(out["compute_joint_steps_per_s"] * s, 2)
     model.eval()
 
     @torch.no_grad()
@@ -235,6 +266,7 @@ def main():
               "started": started, "method": a.method, "device": a.device, "frames": a.frames, "crop": a.crop,
               "batch": a.batch, "video": a.video, "gop": a.gop, "torch": torch.__version__,
               "threads": torch.get_num_threads(), "cores": len(os.sched_getaffinity(0)),
+              "cpu_capability": torch.backends.cpu.get_cpu_capability(),
               "gpu": torch.cuda.get_device_name(0) if a.device.startswith("cuda") else None}
     print(json.dumps(report), flush=True)
     report.update(compute_phase(a))

@@ -206,3 +206,72 @@ def build_kinetics600(root: Path, per_class: int = 2) -> Path:
     for i, (_, yid, t0, t1, _) in enumerate(rows):
         mp4(root / "test" / f"{yid}_{t0:06d}_{t1:06d}.mp4", seed=600 + i)
     return root
+
+
+# ----------------------------------------------------------------------------- Kinetics-scale trees of links
+
+def build_scale_trees(base: Path, kinetics_rows: int = 545_000, ucf_videos: int = 13_320,
+                      hmdb_videos: int = 6_766) -> dict[str, Path]:
+    """Kinetics-700 (train.csv of `kinetics_rows` rows with the real class names, every clip a link to
+    one 10 s 340x256 H.264 mp4), UCF101 (13,320 links to one 320x240 MPEG-4 AVI, classInd and split 1)
+    and HMDB51 (6,766 links, split files) at their real sizes: the index, label and sampling code sees
+    the real counts while the disk holds two videos (issue 27's simulation of a cluster user)."""
+    from zsarbench.data.video import write_video
+
+    src = base / "sources"
+    src.mkdir(parents=True)
+    yy, xx = np.mgrid[0:256, 0:340]
+
+    def waves(n, h, w):
+        for t in range(n):
+            img = np.stack([127 + 120 * np.sin(xx[:h, :w] / (17 + 5 * k) + yy[:h, :w] / (23 + 3 * k) + 0.1 * t * (k + 1))
+                            for k in range(3)], -1)
+            yield img.astype(np.uint8)
+    write_video(src / "k.mp4", waves(250, 256, 340), 25, options={"crf": "23", "preset": "veryfast"})
+    write_video(src / "u.avi", waves(250, 240, 320), 25, codec="mpeg4", options={"qscale": "4"})
+    roots = {}
+    classes = official_classes("kinetics700")
+    k = base / "kinetics700"
+    (k / "annotations").mkdir(parents=True)
+    with open(k / "annotations" / "train.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["label", "youtube_id", "time_start", "time_end", "split"])
+        for i in range(kinetics_rows):
+            label = classes[i % len(classes)]
+            yid = f"k{i:010d}"
+            w.writerow([label, yid, 0, 10, "train"])
+            folder = k / "train" / label.replace(" ", "_")
+            if i < len(classes):
+                folder.mkdir(parents=True)
+            os.symlink(src / "k.mp4", folder / f"{yid}_000000_000010.mp4")
+    roots["kinetics700"] = k
+    ucf, lists = base / "ucf101" / "UCF-101", base / "ucf101" / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    uc = official_classes("ucf101")
+    (lists / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(uc)))
+    train, test = [], []
+    for i in range(ucf_videos):
+        c = uc[i % len(uc)]
+        g, n = divmod(i // len(uc), 4)
+        name = f"v_{c}_g{g + 1:02d}_c{n + 1:02d}.avi"
+        (ucf / c).mkdir(parents=True, exist_ok=True)
+        os.symlink(src / "u.avi", ucf / c / name)
+        (test if g < 7 else train).append(f"{c}/{name}")
+    (lists / "trainlist01.txt").write_text("".join(f"{p} 1\n" for p in train))
+    (lists / "testlist01.txt").write_text("".join(f"{p}\n" for p in test))
+    roots["ucf101"] = base / "ucf101"
+    h = base / "hmdb51"
+    splits = h / "testTrainMulti_7030_splits"
+    splits.mkdir(parents=True)
+    hc = official_classes("hmdb51")
+    per = {c: [] for c in hc}
+    for i in range(hmdb_videos):
+        c = hc[i % len(hc)]
+        name = f"{c}_video_{i // len(hc)}.avi"
+        (h / c).mkdir(exist_ok=True)
+        os.symlink(src / "u.avi", h / c / name)
+        per[c].append(name)
+    for c, names in per.items():
+        (splits / f"{c}_test_split1.txt").write_text("".join(f"{n} {1 if j % 10 < 7 else 2} \n" for j, n in enumerate(names)))
+    roots["hmdb51"] = h
+    return roots

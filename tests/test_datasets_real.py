@@ -296,3 +296,14 @@ def test_complete_run_trains_once_for_two_targets(roots, tmp_path, cache_dir):
     rep = check_dataset(load_dataset("ucf101", roots["ucf101"], allow_nonstandard=True))
     assert ucf["data"]["target"]["digest"] == {**rep["digest"]} and rep["digest"]["n_classes"] == 5, "data check's"
     assert hmdb["data"]["target"]["layout"].endswith("(the official archives)")
+
+
+def test_data_check_sample_opens_n_videos_per_class(roots):
+    vs = load_dataset("ucf101", roots["ucf101"], allow_nonstandard=True)   # 4 classes with videos, 2-3 each
+    full = check_dataset(vs)
+    one = check_dataset(vs, per_class=1, workers=2)
+    assert full["probed"] == len(set(vs.paths)) and full["sample_per_class"] is None
+    assert one["probed"] == 4 and one["sample_per_class"] == 1      # one video of each class with videos
+    opened = {u["path"] for u in one["unreadable"]}
+    assert opened <= {u["path"] for u in full["unreadable"]}
+    assert check_dataset(vs, per_class=5)["probed"] == full["probed"]  # N above every class's count: all

@@ -1,6 +1,6 @@
 """The GPU-only branches, run on the CPU as far as it can take them: the bf16 autocast steps
 (training and encoding) of ResT, E2E and the two-stream models, the channels_last network with the
-on-device crop/flip, AdamW without `fused` (fused is CUDA-only), recipe.compile on one step, and the
+on-device crop/flip, fused AdamW (CUDA and CPU alike), recipe.compile on one step, and the
 meta-device memory estimate of ResT_18/34/101 at the paper's sizes (memory.py)."""
 
 import math
@@ -67,7 +67,8 @@ def test_bf16_autocast_steps_on_cpu(name, videos, monkeypatch, tmp_path):
     m, log = fit(name, videos, recipe)
     losses = [x for stage in log.values() if isinstance(stage, dict) for x in stage.get("loss_per_epoch", [])]
     assert losses and all(math.isfinite(x) for x in losses), log
-    assert all("fused" not in k for k in made), "fused AdamW is CUDA-only: the CPU path takes the default"
+    if name.startswith("rest"):   # ResT's joint stage: fused AdamW on the CPU too (methods/rest.py)
+        assert made and all(k.get("fused") for k in made), made
     state = m.state_dict()
     assert {t.dtype for t in floats(state)} == {torch.float32}, "weights stay fp32 under autocast"
     save_atomic({"method": state}, tmp_path / "model.pt")

@@ -52,6 +52,9 @@ def test_smoke_checklist_and_estimate(capsys, cache_dir, tmp_path, trees):
     assert est, out
     per_epoch = int(est[2]) // 50
     assert per_epoch >= 2 and int(est[1]) == 150 * per_epoch, "the recipe's epochs x its batches per epoch"
+    assert re.search(r"ok     decode: \d+ videos .*: [\d.]+ clips/s per loader worker", out), out
+    assert re.search(r"^(not )?decode-bound: ", out, re.M), out      # the verdict, measured
+    assert "features: " in out and re.search(r"ok     features: \d+ videos, (\d+) clips", out)
     assert set((Path(cache_dir) / "checkpoints").glob("*")) == ckpts, "no checkpoint in the real cache"
     assert set((Path(cache_dir) / "features").glob("*")) == feats, "no feature cache entry either"
 
@@ -104,3 +107,30 @@ def test_out_of_memory_names_the_largest_batch_that_fits():
 def test_duration():
     assert [duration(s) for s in (5, 125, 3 * 3600 + 60, 2 * 86400 + 7200)] == ["5 s", "2 min 5 s", "3 h 1 min",
                                                                                     "2 d 2 h"]
+
+
+def test_the_smoke_sample_stays_small_at_any_dataset_size():
+    import numpy as np
+
+    from zsarbench.data.videoset import VideoSet
+    from zsarbench.smoke import SAMPLE_VIDEOS, few_classes
+
+    classes = [f"class {i}" for i in range(700)]
+    labels = np.repeat(np.arange(700), 30)                     # 21,000 videos
+    vs = VideoSet("k700", Path("/x"), classes, [f"/x/{i}.mp4" for i in range(len(labels))], labels)
+    small = few_classes(vs, 2, SAMPLE_VIDEOS, 0)
+    assert len(small) == SAMPLE_VIDEOS and len(set(small.labels.tolist())) == SAMPLE_VIDEOS // 2
+    few = vs.take(np.flatnonzero(labels < 5))                  # a small dataset: every class
+    assert len(few_classes(few, 2, SAMPLE_VIDEOS, 0)) == 10
+
+
+def test_decode_verdict_names_the_fixes():
+    from zsarbench.protocol import Recipe
+    from zsarbench.smoke import decode_verdict
+
+    slow = {"decode": {"clips_per_s_per_worker": 2.0, "workers": 1, "decoder": "decord"}, "train_clips_per_s": 10.0}
+    line = decode_verdict(slow, Recipe(), "cuda")
+    assert line.startswith("decode-bound: 1 loader worker(s) decode 2 clips/s, training takes 10 clips/s (5.0x")
+    assert "5 needed" in line and "recipe.clip_store=4" in line and "recipe.decoder=torchcodec" in line
+    fast = {"decode": {"clips_per_s_per_worker": 20.0, "workers": 1, "decoder": "decord"}, "train_clips_per_s": 10.0}
+    assert decode_verdict(fast, Recipe(), "cpu").startswith("not decode-bound")

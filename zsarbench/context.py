@@ -51,6 +51,7 @@ class RunContext:
     allow_nonstandard: bool = False  # accept dataset trees that do not match their signature (data/signatures.py)
     writes_outputs: bool = field(default_factory=_rank_zero)   # results files (results.write_results) and logs
     train: bool = True           # False: a model not in the cache is an error, not a training (`verify --rerun`)
+    tensorboard: Path | None = None  # --tensorboard DIR: live training curves (engine/curves.py)
 
 
 def check_outputs(cache_dir: Path | None = None, results_dir: Path | None = None, out_dir: Path | None = None,
@@ -72,12 +73,14 @@ def check_outputs(cache_dir: Path | None = None, results_dir: Path | None = None
 
 def make_context(cache_dir: Path | None = None, results_dir: Path = Path("results"), device: str = "auto",
                  progress=None, data_roots: dict | None = None, resume: bool = True,
-                 result_folders=(), allow_nonstandard: bool = False) -> RunContext:
+                 result_folders=(), allow_nonstandard: bool = False, tensorboard: Path | None = None) -> RunContext:
     """The context of one command: its own command line; logs through the progress display on rank 0
     and nowhere on torchrun's other ranks. The cache and results folders (and RESULTS_DIR/<name> of
     `result_folders`) are checked first (check_outputs)."""
-    check_outputs(cache_dir, results_dir, result_folders=result_folders, cache=True)
+    check_outputs(cache_dir, results_dir, result_folders=result_folders, cache=True,
+                  out_dir=Path(tensorboard) if tensorboard else None)
     writes = _rank_zero()
     log = (progress.console.print if progress is not None else print) if writes else _quiet
     return RunContext(Path(cache_dir) if cache_dir else default_cache_dir(), Path(results_dir), device,
-                      command_line(), progress, log, dict(data_roots or {}), resume, allow_nonstandard, writes)
+                      command_line(), progress, log, dict(data_roots or {}), resume, allow_nonstandard,
+                      writes_outputs=writes, tensorboard=Path(tensorboard) if tensorboard else None)

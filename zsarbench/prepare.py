@@ -201,7 +201,8 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
             checkpoint_dir(ctx.cache_dir, method.name, prefix_key) / WARMUP_END, state_file, ctx.log)
         state = TrainState(state_file, R.checkpoint_every, ctx.resume, ctx.log)
         semantic = {"label_vectors": data.seen_vecs} if method.space == "semantic" else {}  # methods/base.py
-        train_log = method.fit(seen, data.seen_words, R, ctx.device, ctx.progress, state=state, **semantic)
+        train_log = method.fit(with_clip_store(P, data, method, ctx), data.seen_words, R, ctx.device, ctx.progress,
+                               state=state, **semantic)
         if continued:
             train_log["warmup_continued_from"] = prefix_key
         if dist.is_main():  # every rank holds the same weights; rank 0 writes them
@@ -220,6 +221,22 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
         raise UserError(f"no cached {method.name} model with checkpoint key {key} in {ctx.cache_dir}: pass the "
                         "--cache-dir that holds it, or train it with the results' command")
     return Model(method, key, ckpt, False, True, train(), train, ctx.log)
+
+
+def with_clip_store(P: Protocol, data: Data, method, ctx, max_bytes: int | None = None) -> VideoSet:
+    """The training videos, with the source's clip store attached when recipe.clip_store > 0 (built
+    once for the whole source, as `zsarbench data cache` builds it; rank 0 first under torchrun)."""
+    R = P.recipe
+    if not R.clip_store:
+        return data.seen
+    from .data.clip_store import build_clip_store
+
+    frames = R.frames or getattr(method, "frames", 0)
+    dist.others_wait()   # rank 0 builds it; the others then open the complete copy
+    store = build_clip_store(data.source, ctx.cache_dir, R.resize or None, frames, R.stride, R.clip_store,
+                             progress=ctx.progress, max_bytes=max_bytes, show=ctx.log)
+    dist.main_done()
+    return replace(data.seen, clip_store=store)
 
 
 WARMUP_END = "warmup_end.pt"   # beside a warm-up-only model: its training state at the warm-up's end

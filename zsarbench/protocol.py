@@ -80,6 +80,10 @@ class Recipe:
     seed: Annotated[int, Range(0, 2**32 - 1)] = 0
     workers: Annotated[int, Range(-1)] = -1   # data loader workers; -1: automatic
     frame_cache: bool = False             # decode each video once into memory-mapped shards (data/frame_cache.py)
+    # training clips from a compressed clip store: N fixed clip positions per video, JPEG at `resize`,
+    # decoded once (data/clip_store.py; docs/scale.md); 0: clips decoded from the videos
+    clip_store: Count0 = 0
+    decoder: Annotated[str, OneOf("decord", "torchcodec")] = "decord"   # video decoder (torchcodec: NVDEC on CUDA)
     flip: bool = False                    # random horizontal flip of training clips (p = 0.5)
     checkpoint_every: Count0 = 0          # also save the training state every N steps (always at epoch ends); 0: never
     compile: bool = False                 # torch.compile the training steps (GPU; compiling takes minutes)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .context import RunContext
 from .diagnostics import diagnostics
+from .engine import curves
 from .prepare import prepare
 from .protocol import Protocol
 from .results import now, run_document, write_results
@@ -28,8 +29,12 @@ def run(method_name: str, protocol: Protocol, ctx: RunContext, method_options: d
         overrides: dict | None = None, gzsl: bool = False) -> tuple[dict, Path | None]:
     """Train (or reuse) the method, score every split, write the results file (rank 0)."""
     t_start, started = time.time(), now()
-    prep = prepare(method_name, protocol, ctx, method_options, gzsl)
-    scored = score_variant(prep, inference_variant(prep.method), ctx.progress, gzsl=gzsl, detail=True)
+    name = f"{protocol.name}/{method_name}-seed{protocol.recipe.seed}-{started.replace(':', '').replace('-', '')[:15]}Z"
+    with curves.run_curves(ctx.tensorboard, name):
+        prep = prepare(method_name, protocol, ctx, method_options, gzsl)
+        scored = score_variant(prep, inference_variant(prep.method), ctx.progress, gzsl=gzsl, detail=True)
+        curves.scalar("eval/seen_cv_top1", scored["cv"]["cv_top1"], 0)
+        curves.scalar("eval/top1", scored["aggregate"].get("top1", {}).get("mean", float("nan")), 0)
     timings = {**prep.timings, "cv_s": scored["cv_s"], "eval_s": scored["eval_s"], "solve_s": scored["solve_s"],
                "total_s": round(time.time() - t_start, 2)}
     doc = run_document(prep, ctx.command, ctx.device, overrides, scored, started, timings, diagnostics(prep))

@@ -2,9 +2,13 @@
 
 Each step is one of the pipeline's own (prepare.load_data, train_or_reuse, extract; scoring;
 results), run on a handful of videos, and gives one checklist line: ok with what it saw, or the
-one-line reason it failed (then the smoke stops; exit 2). Training runs 2 optimiser steps of every
-stage at the recipe's real shapes and batch size, so an out-of-memory shows now (on CUDA the largest
-batch that fits is found by halving). Checkpoints, features and the results file go to a scratch
+one-line reason it failed (then the smoke stops; exit 2). It stays small at any recipe and dataset
+size: decode reads 2 videos of each of at most 12 classes per dataset (at most SAMPLE_VIDEOS videos),
+features encode 1 clip of at most SAMPLE_VIDEOS videos per set, and the full feature extraction is
+estimated from that rate. Training runs 2 optimiser steps of every stage at the recipe's real shapes
+and batch size, so an out-of-memory shows now (on CUDA the largest batch that fits is found by
+halving). The decode step's clips/s per loader worker against the training step's clips/s says
+whether the run will wait for its data, and what would fix it (decode_verdict). Checkpoints, features and the results file go to a scratch
 folder under the cache that is deleted at the end: the real cache and results/ are left as they were
 (synthetic data and frame caches are read from the real cache, and built there on first use).
 The measured step and clip rates, times the recipe's step and clip counts, give an estimate of the
@@ -27,6 +31,7 @@ from .errors import UserError
 
 DECODE_PER_CLASS = 2     # videos per class decoded by the decode step
 FEATURE_PER_CLASS = 2    # target videos per class encoded by the features step
+SAMPLE_VIDEOS = 24       # at most this many videos per dataset in decode and features (classes sampled)
 
 
 @dataclass
@@ -157,7 +162,7 @@ def _checklist(report: Smoke, method_name: str, P, ctx, method_options: dict, sc
 
     method = create_method(method_name, **method_options)
     frames = R.frames or getattr(method, "frames", 0)
-    report.step("decode", lambda: (None, decode(data, R, frames, ctx.device)))
+    report.step("decode", lambda: (None, decode(data, R, frames, ctx.device, report.estimate)))
 
     # training: 2 optimiser steps per stage on 2 batches of the real size, in the scratch cache
     rng = np.random.default_rng(R.seed)
@@ -180,6 +185,9 @@ def _checklist(report: Smoke, method_name: str, P, ctx, method_options: dict, sc
         per_epoch = n_batches(len(data.seen), R.batch_size)
         report.estimate["stages"] = {k: {"steps": round(stage_epochs(R, k) * per_epoch) if stages[k]["steps"] else 0,
                                          "s_per_step": round(s, 4)} for k, s in rate.items()}
+        # the faster stage's clips/s: the one that asks the most of the loader
+        report.estimate["train_clips_per_s"] = round(Ps.recipe.batch_size * R.train_clips / max(
+            min(rate.values(), default=1.0), 1e-9), 3)
         return (Ps, model), ", ".join(f"{k} {v['steps']} steps ({rate.get(k, 0):.2f} s/step)"
                                       for k, v in stages.items()) + \
             f" at batch {R.batch_size}, {frames} frames, crop {R.crop} on {ctx.device}"
@@ -188,16 +196,22 @@ def _checklist(report: Smoke, method_name: str, P, ctx, method_options: dict, sc
     # features and transfer on the classes the training sample holds, and a few target videos per class
     present = sorted(set(train_set.labels.tolist()))
     seen = train_set.subset_classes([data.seen.classes[c] for c in present])
+    seen = seen.take(np.sort(rng.permutation(len(seen))[:SAMPLE_VIDEOS])) if len(seen) > SAMPLE_VIDEOS else seen
+    present = [present[c] for c in sorted(set(seen.labels.tolist()))]
+    seen = seen.subset_classes([data.seen.classes[c] for c in present])
     small = replace(data, seen=seen, seen_words=[data.seen_words[c] for c in present],
-                    seen_vecs=data.seen_vecs[present], target=data.target.cap_per_class(FEATURE_PER_CLASS, R.seed))
+                    seen_vecs=data.seen_vecs[present],
+                    target=few_classes(data.target, FEATURE_PER_CLASS, SAMPLE_VIDEOS, R.seed))
     small = own_class_vectors(P, small, model)   # an image-text method names the classes itself
-    Pf = replace(Ps, prototypes=replace(P.prototypes, max_videos_per_class=0))
+    # one clip per video: the rate per clip is what the estimate needs (clips per video only multiply)
+    Pf = replace(Ps, prototypes=replace(P.prototypes, max_videos_per_class=0, clips=1),
+                 recipe=replace(Ps.recipe, test_clips=1))
     prep = Prepared(Pf, small, model)
 
     def features():
         t = time.time()
         prep.seen_feats, prep.target_feats, _ = extract(Pf, small, model, scratch_ctx)
-        clips = len(seen) * P.prototypes.clips + len(small.target) * R.test_clips
+        clips = len(seen) + len(small.target)
         per_clip = (time.time() - t) / max(clips, 1)
         full = len(data.seen.cap_per_class(P.prototypes.max_videos_per_class, R.seed)) * P.prototypes.clips \
             + len(data.target) * R.test_clips
@@ -232,22 +246,38 @@ def _checklist(report: Smoke, method_name: str, P, ctx, method_options: dict, sc
         sum(v["steps"] * v["s_per_step"] for v in report.estimate["stages"].values())
         + report.estimate["features"]["clips"] * report.estimate["features"]["s_per_clip"], 1)
     report.show(estimate_line(report.estimate))
+    report.show(decode_verdict(report.estimate, R, ctx.device))
 
 
-def decode(data, R, frames: int, device: str) -> str:
-    """Decodes DECODE_PER_CLASS videos of every training and target class; fails on a class none of
-    whose sampled videos decodes, and names the unreadable ones otherwise."""
+def few_classes(vs, per_class: int, most: int, seed: int):
+    """`per_class` videos of each class, of a seeded choice of classes when that would exceed `most`."""
+    have = [c for c in range(len(vs.classes)) if (vs.labels == c).any()]
+    if len(have) * per_class > most:
+        keep = sorted(np.random.default_rng(seed).choice(have, max(most // per_class, 1), replace=False).tolist())
+        vs = vs.subset_classes([vs.classes[c] for c in keep])
+    return vs.cap_per_class(per_class, seed)
+
+
+def decode(data, R, frames: int, device: str, estimate: dict | None = None) -> str:
+    """Decodes DECODE_PER_CLASS videos of each training and target class (of a seeded choice of
+    classes past SAMPLE_VIDEOS videos) with the run's loader workers and decoder; fails on a class
+    none of whose sampled videos decodes, names the unreadable ones otherwise, and records the
+    clips/s per worker in `estimate`."""
     from .data.datasets import ClipDataset
-    from .engine.train import EpochBatches, clip_loader, n_workers
+    from .engine.train import EpochBatches, clip_loader, decode_device, n_workers
 
-    decoded, bad, dead = 0, [], []
+    decoded, bad, dead, seconds = 0, [], [], 0.0
+    workers = n_workers(R.workers, device, R.decoder)
     for vs in (data.seen, data.target):
-        sample = vs.cap_per_class(DECODE_PER_CLASS, R.seed)
-        ds = ClipDataset(sample, frames, R.stride, R.crop, 1, R.resize or None)
+        sample = few_classes(vs, DECODE_PER_CLASS, SAMPLE_VIDEOS, R.seed)
+        ds = ClipDataset(sample, frames, R.stride, R.crop, 1, R.resize or None, seed=R.seed, decoder=R.decoder,
+                         decode_device=decode_device(R, device))
         bad_here = []
-        for batch in clip_loader(ds, EpochBatches(len(ds), 8), n_workers(R.workers, "cpu"), "cpu"):
+        t = time.perf_counter()
+        for batch in clip_loader(ds, EpochBatches(len(ds), 8), workers, device):
             bad_here += batch["bad_paths"]
             decoded += 0 if batch["clips"] is None else len(batch["index"])
+        seconds += time.perf_counter() - t
         bad += bad_here
         bad_set = set(bad_here)
         for c, name in enumerate(vs.classes):
@@ -259,9 +289,42 @@ def decode(data, R, frames: int, device: str) -> str:
         raise UserError(f"{name} class '{cls}': none of its {len(paths)} sampled videos decodes or is as large as "
                         f"the crop ({R.crop}), e.g. {paths[0]}" + (f" (and {len(dead) - 1} more classes)"
                                                                    if len(dead) > 1 else ""))
-    return (f"{decoded} videos ({DECODE_PER_CLASS} per class) at {frames} frames, crop {R.crop}"
+    per_worker = decoded / max(seconds, 1e-9) / max(workers, 1)
+    if estimate is not None:
+        estimate["decode"] = {"clips_per_s_per_worker": round(per_worker, 3), "workers": workers,
+                              "decoder": R.decoder}
+    return (f"{decoded} videos ({DECODE_PER_CLASS} per class) at {frames} frames, crop {R.crop}: "
+            f"{per_worker:.2f} clips/s per loader worker ({max(workers, 1)} {'workers' if workers > 1 else 'worker'}"
+            f"{'' if workers else ', in the training process'}, {R.decoder})"
             + (f"; {len(bad)} unreadable or too small: {', '.join(bad[:3])}" + (" ..." if len(bad) > 3 else "")
                if bad else ""))
+
+
+def decode_verdict(est: dict, R, device: str) -> str:
+    """Will training wait for its data? The decode rate of the run's loader against the training rate
+    at the recipe (both measured by the smoke), and what would close the gap."""
+    import math
+    import os
+
+    d, need = est.get("decode"), est.get("train_clips_per_s")
+    if not d or not need:
+        return "decode-bound: not measured"
+    workers, per_worker = max(d["workers"], 1), d["clips_per_s_per_worker"]
+    feed = workers * per_worker
+    if feed >= need:
+        return (f"not decode-bound: {workers} loader worker(s) decode {feed:.3g} clips/s, training takes {need:.3g} "
+                f"clips/s at batch {R.batch_size}")
+    want = math.ceil(need / max(per_worker, 1e-9))
+    cores = len(os.sched_getaffinity(0))
+    fixes = [f"more loader workers ({want} needed at {per_worker:.2f} clips/s each; this machine has {cores} cores: "
+             f"--set recipe.workers={min(want, max(cores - 1, 1))})"]
+    if not R.clip_store:
+        fixes.append("the clip store (--set recipe.clip_store=4: JPEG clips, 4-7x decord's clips/s per core in "
+                     "`make bench`; `zsarbench data cache` builds it)")
+    if device.startswith("cuda") and R.decoder != "torchcodec":
+        fixes.append("the GPU decoder (--set recipe.decoder=torchcodec: NVDEC)")
+    return (f"decode-bound: {workers} loader worker(s) decode {feed:.3g} clips/s, training takes {need:.3g} clips/s "
+            f"({need / feed:.1f}x more); fix: " + "; ".join(fixes))
 
 
 def estimate_line(est: dict) -> str:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from zsarbench.data.datasets import ClipDataset, VideoSet
 from zsarbench.engine import dist
-from zsarbench.engine.train import Trainer, n_workers, to_frames
+from zsarbench.engine.train import Trainer, decode_device, n_workers, to_frames
 from zsarbench.errors import UserError
 from zsarbench.fields import Range
 from zsarbench.methods.base import Method, check_options, crop_on_device
@@ -107,8 +107,9 @@ class ClipFrames(Method):
         tokens = self._tokenize(cm.prompts(class_words, self.templates)).to(device)
         n_t = len(self.templates)
         ds = ClipDataset(videos, self.frames, recipe.stride, recipe.crop, recipe.train_clips, recipe.resize or None,
-                         seed=recipe.seed, flip=recipe.flip, crop_on_device=crop_on_device(recipe, device))
-        workers = n_workers(recipe.workers, device)
+                         seed=recipe.seed, flip=recipe.flip, crop_on_device=crop_on_device(recipe, device),
+                         decoder=recipe.decoder, decode_device=decode_device(recipe, device))
+        workers = n_workers(recipe.workers, device, recipe.decoder)
         trainer = Trainer(model, ds, recipe.batch_size, device, workers, state, progress=progress)
 
         def step_loss(net, batch):

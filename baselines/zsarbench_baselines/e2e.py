@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zsarbench.data.datasets import ClipDataset, VideoSet
-from zsarbench.engine.train import Trainer, n_workers, to_frames
+from zsarbench.engine.train import Trainer, decode_device, n_workers, to_frames
 from zsarbench.errors import UserError
 from zsarbench.fields import OneOf, Range
 from zsarbench.methods.base import Method, check_options
@@ -91,8 +91,9 @@ class E2EMethod(Method):
         model = self.model.to(device)
         targets = torch.as_tensor(label_vectors, dtype=torch.float32, device=device)
         ds = ClipDataset(videos, self.frames, recipe.stride, recipe.crop, recipe.train_clips, recipe.resize or None,
-                         seed=recipe.seed, flip=recipe.flip)
-        workers = n_workers(recipe.workers, device)
+                         seed=recipe.seed, flip=recipe.flip,
+                         decoder=recipe.decoder, decode_device=decode_device(recipe, device))
+        workers = n_workers(recipe.workers, device, recipe.decoder)
         trainer = Trainer(model, ds, recipe.batch_size, device, workers, state, progress=progress)
         model.train()
 

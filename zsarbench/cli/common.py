@@ -114,7 +114,8 @@ def experiment_context(opts: dict, result_folders=()):
 
     progress = make_progress()
     ctx = make_context(opts["cache_dir"], opts["results_dir"], opts["device"], progress,
-                       parse_roots(opts["data_roots"]), opts["resume"], result_folders, opts["allow_nonstandard"])
+                       parse_roots(opts["data_roots"]), opts["resume"], result_folders, opts["allow_nonstandard"],
+                       opts.get("tensorboard"))
     with progress:
         yield ctx
 

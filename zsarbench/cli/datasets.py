@@ -48,31 +48,84 @@ def data_synth(protocol_name, force, sets, cache_dir):
 @click.option("--protocol", "-p", "protocol_name", default="synth-ucf-0-50", show_default=True,
               help="Protocol whose source and target datasets to decode, at its recipe.resize.")
 @protocol_path_option
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override protocol fields (recipe.resize=128).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override protocol fields (recipe.clip_store=4: also the source's clip store).")
+@click.option("--method", "-m", default="rest18", show_default=True,
+              help="The method whose frames per clip the clip store holds (when recipe.frames is 0).")
 @click.option("--workers", type=int, default=None, help="Decoding processes [default: the cores, at most 8].")
+@click.option("--max-bytes", default=None, metavar="SIZE",
+              help="Refuse (before writing) a cache estimated larger than SIZE (500G, 1.5T, bytes).")
 @data_root_option
 @allow_nonstandard_option
 @cache_option
-def data_cache(protocol_name, sets, workers, data_roots, allow_nonstandard, cache_dir):
-    """Decode a protocol's datasets once into the frame cache that recipe.frame_cache=true trains from."""
+def data_cache(protocol_name, sets, method, workers, max_bytes, data_roots, allow_nonstandard, cache_dir):
+    """Decode a protocol's datasets once into the frame cache that recipe.frame_cache=true trains from
+    (every frame at recipe.resize), and with recipe.clip_store=N the source's clip store (N clips per
+    video, JPEG). Each build first prints the bytes it will write; it refuses when they exceed the free
+    space or --max-bytes (docs/scale.md)."""
+    from ..data.clip_store import build_clip_store
     from ..data.datasets import resolve_dataset
+    from ..data.disk_budget import parse_bytes
     from ..data.frame_cache import build_frame_cache
     from ..data.roots import parse_roots
     from ..protocol import load_protocol, parse_set
+    from ..registry import create_method
 
     P = load_protocol(protocol_name, parse_set(list(sets)))
+    limit = parse_bytes(max_bytes)
     check_outputs(cache_dir, cache=True)
-    cache_dir, resize = cache_dir or default_cache_dir(), P.recipe.resize or None
+    cache_dir, resize, R = cache_dir or default_cache_dir(), P.recipe.resize or None, P.recipe
+    frames = R.frames or getattr(create_method(method), "frames", 0)
     with make_progress() as progress:
+        say = lambda line: progress.console.print(line, markup=False)   # noqa: E731
         for name in dict.fromkeys([P.source.dataset, P.target.dataset]):  # what `run` attaches (run.prepare)
             vs = resolve_dataset(name, P, cache_dir, progress, parse_roots(data_roots), allow_nonstandard)
-            fc = build_frame_cache(vs, cache_dir, resize, workers, progress, f"decoding {name} ({len(vs)} videos)")
-            m, bad = fc.meta, fc.meta["unreadable"]
-            how = f"decoded in {m['seconds']:.1f} s" if fc.fresh else "already there"
-            progress.console.print(f"{name}: {m['n_videos']} videos, {m['bytes'] / 1e9:.2f} GB in {fc.root} ({how}); "
-                                   f"{len(bad)} unreadable" + (f": {first(bad, 5)}" if bad else ""), markup=False)
-    if not P.recipe.frame_cache:
+            if R.frame_cache or not R.clip_store:
+                fc = build_frame_cache(vs, cache_dir, resize, workers, progress, f"decoding {name} ({len(vs)} videos)",
+                                       limit, say)
+                m, bad = fc.meta, fc.meta["unreadable"]
+                how = f"decoded in {m['seconds']:.1f} s" if fc.fresh else "already there"
+                say(f"{name}: {m['n_videos']} videos, {m['bytes'] / 1e9:.2f} GB in {fc.root} ({how}); "
+                    f"{len(bad)} unreadable" + (f": {first(bad, 5)}" if bad else ""))
+            if R.clip_store and name == P.source.dataset:
+                st = build_clip_store(vs, cache_dir, resize, frames, R.stride, R.clip_store, workers, progress, limit, say)
+                m = st.meta
+                say(f"{name}: clip store of {m['n_videos']} videos x {m['positions']} clips x {m['frames']} frames, "
+                    f"{m['bytes'] / 1e9:.2f} GB ({m['bytes_per_video'] / 1e6:.2f} MB per video) in {st.root}; "
+                    f"{len(m['unreadable'])} unreadable")
+    if not R.frame_cache and not R.clip_store:
         out.print("train from it with --set recipe.frame_cache=true")
+
+
+@data.command("resize")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+@click.option("--short-side", type=click.IntRange(min=16), default=256, show_default=True,
+              help="Short side of the re-encoded videos (never upscaled); keep it >= the protocols' crop.")
+@click.option("--keyint", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Frames between keyframes: a random clip then decodes fewer frames before its first.")
+@click.option("--crf", type=click.IntRange(min=0, max=51), default=23, show_default=True, help="x264 quality.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes [default: one per core].")
+def data_resize(src, dst, short_side, keyint, crf, workers):
+    """Re-encode the dataset tree SRC into DST at a short side and a short keyframe interval, keeping
+    its layout and annotations (mmaction2's resize_videos); resumable (a rerun skips finished videos)
+    and parallel. DST/zsarbench-resize.json records the settings and SRC's manifest digest. Point
+    --data-root NAME=DST at the copy; runs read it as the dataset it came from."""
+    import time
+
+    from ..data.resize import RECORD, resize_tree
+
+    t = time.time()
+    with make_progress() as progress:
+        rec = resize_tree(src, dst, short_side, keyint, crf, workers, progress, command_line())
+    out.print(f"{rec['n_videos']} videos ({rec['reencoded_now']} re-encoded now, {time.time() - t:.1f} s), "
+              f"{rec['n_other_files']} other files copied: {dst}", markup=False)
+    for path, why in list(rec["failed"].items())[:10]:
+        out.print(f"unreadable, left out: {path}: {' '.join(why.split())}", markup=False, soft_wrap=True)
+    if rec["failed"]:
+        out.print(f"{len(rec['failed'])} source videos could not be read and are not in {dst} (all listed in the "
+                  f"record; a rerun retries them)", markup=False)
+    out.print(f"record: {dst / RECORD} (source manifest digest {rec['source_manifest_digest']})", markup=False)
 
 
 def _real_dataset(name: str, data_roots, allow_nonstandard: bool = False) -> tuple:
@@ -152,10 +205,14 @@ def _check_against(manifest_path: Path, data_roots, cache_dir) -> None:
                    "missing, extra and changed videos; exit code 1 if any.")
 @click.option("--probe", type=int, default=None, metavar="N",
               help="Open a seeded sample of N videos to find unreadable ones (default: all).")
+@click.option("--sample", "per_class", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Open a seeded N videos of every class (default: all; Kinetics-700 at --sample 2 opens 1,400).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that open videos [default: one per core, at most 16].")
 @data_root_option
 @results_dir_option()
 @cache_option
-def data_check(name, against, probe, data_roots, results_dir, cache_dir):
+def data_check(name, against, probe, per_class, workers, data_roots, results_dir, cache_dir):
     """Classes, videos per class, missing classes and videos, unreadable files of dataset NAME; the
     layout found, whether it matches the dataset's signature, and the digests runs record.
     With --against MANIFEST: the videos against a manifest `data freeze` wrote."""
@@ -172,7 +229,7 @@ def data_check(name, against, probe, data_roots, results_dir, cache_dir):
     check_outputs(results_dir=results_dir, result_folders=["data-check"])
     vs, origin = _real_dataset(name, data_roots, allow_nonstandard=True)   # a check reports a mismatch
     with make_progress() as progress:
-        rep = check_dataset(vs, probe, progress=progress)
+        rep = check_dataset(vs, probe, progress=progress, per_class=per_class, workers=workers)
     counts = rep["videos_per_class"]
     if len(counts) <= 120:
         table = Table("class", "videos", "class", "videos", "class", "videos", title=f"{name}: videos per class")
@@ -199,6 +256,7 @@ def data_check(name, against, probe, data_roots, results_dir, cache_dir):
     out.print(f"annotated videos missing on disk: {len(rep['missing_videos'])}"
               + (f": {first(rep['missing_videos'], 5)}" if rep["missing_videos"] else ""))
     out.print(f"unreadable videos: {len(rep['unreadable'])} of {rep['probed']} opened"
+              + (f" ({per_class} per class, --sample)" if per_class and rep["probed"] < rep["n_files"] else "")
               + (f": {first((u['path'] for u in rep['unreadable']), 5)}" if rep["unreadable"] else ""))
     for note in rep["notes"]:
         if not note.startswith(NONSTANDARD):   # said on the signature line

@@ -17,6 +17,9 @@ from .printing import print_ablation, print_result
 @click.argument("method")
 @experiment_options()
 @click.option("--gzsl", is_flag=True, help="Also evaluate generalized ZSL (seen + unseen candidates).")
+@click.option("--tensorboard", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Live training curves for `tensorboard --logdir DIR` (rank 0): loss per step and stage, lr, "
+                   "clips/s, data-wait fraction, seen-class CV; one folder per protocol, method and seed.")
 def run(method, gzsl, **opts):
     """Train (or reuse) METHOD and evaluate it zero-shot under a protocol."""
     from ..engine import dist

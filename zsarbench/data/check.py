@@ -22,17 +22,24 @@ def probe_video(item: tuple[str, tuple[float, float] | None]) -> str | None:
         return str(e)[:200]
 
 
-def check_dataset(vs: VideoSet, probe: int | None = None, seed: int = 0, progress=None) -> dict:
+def check_dataset(vs: VideoSet, probe: int | None = None, seed: int = 0, progress=None,
+                  per_class: int | None = None, workers: int | None = None) -> dict:
     """Classes, videos per class, classes without videos, annotated videos missing on disk, and
-    the unreadable files among all videos (or a seeded sample of `probe` of them)."""
+    the unreadable files among all videos, or among a seeded sample: `per_class` videos of every class
+    (--sample N), or `probe` videos in all (--probe N). Videos are opened by `workers` processes
+    (default: one per core, at most 16)."""
     counts = np.bincount(vs.labels, minlength=len(vs.classes))
-    unique = sorted({(p, vs.window(i)) for i, p in enumerate(vs.paths)})
+    if per_class is not None and len(vs) > per_class * len(vs.classes):
+        vs_open = vs.cap_per_class(per_class, seed)
+        unique = sorted({(p, vs_open.window(i)) for i, p in enumerate(vs_open.paths)})
+    else:
+        unique = sorted({(p, vs.window(i)) for i, p in enumerate(vs.paths)})
     if probe is not None and probe < len(unique):
         pick = np.random.default_rng(seed).choice(len(unique), probe, replace=False)
         unique = [unique[i] for i in sorted(pick)]
     unreadable = []
     task = progress.add_task("opening videos", total=len(unique)) if progress and unique else None
-    workers = max(1, min(len(os.sched_getaffinity(0)), 16))
+    workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
     if workers > 1 and len(unique) > 50:
         import multiprocessing as mp
 
@@ -56,6 +63,7 @@ def check_dataset(vs: VideoSet, probe: int | None = None, seed: int = 0, progres
         "videos_per_class": dict(zip(vs.classes, counts.tolist())),
         "classes_without_videos": [c for c, n in zip(vs.classes, counts) if n == 0],
         "subsets": {k: int(m.sum()) for k, m in vs.subsets.items()},
-        "missing_videos": vs.missing, "probed": len(unique), "unreadable": unreadable,
+        "missing_videos": vs.missing, "probed": len(unique), "sample_per_class": per_class,
+        "unreadable": unreadable,
         "notes": vs.notes,
     }

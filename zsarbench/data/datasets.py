@@ -38,14 +38,19 @@ class ClipDataset(torch.utils.data.Dataset):
     Evaluation: n_clips evenly spaced clips, centre crop. Unreadable videos yield clips None, and so do
     videos whose frames are smaller than the crop (with their size in "small": not unreadable).
     flip: random horizontal flip in training. crop_on_device: whole frames are returned with the
-    drawn (y, x, crop, flip) in "crop", and engine.train.to_frames crops on the GPU (same pixels)."""
+    drawn (y, x, crop, flip) in "crop", and engine.train.to_frames crops on the GPU (same pixels).
+    decoder, decode_device: what reads the videos (recipe.decoder; torchcodec on "cuda" decodes on the
+    GPU and yields CUDA tensors). Training clips come from the videos' clip store when they have one
+    (data/clip_store.py: one of its fixed positions, drawn per (seed, epoch, index))."""
 
     def __init__(self, videos: VideoSet, frames: int, stride: int, crop: int,
                  n_clips: int = 1, resize: int | None = None, seed: int | None = None,
-                 flip: bool = False, crop_on_device: bool = False):
+                 flip: bool = False, crop_on_device: bool = False, decoder: str = "decord",
+                 decode_device: str = "cpu"):
         self.videos, self.frames, self.stride, self.crop = videos, frames, stride, crop
         self.n_clips, self.resize, self.seed, self.epoch = n_clips, resize, seed, 0
         self.flip, self.crop_on_device = flip, crop_on_device
+        self.decoder, self.decode_device = decoder, decode_device
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -58,16 +63,21 @@ class ClipDataset(torch.utils.data.Dataset):
                 clips = read_feature_clips(path, self.frames, self.stride, self.n_clips, rng)
                 return {"index": i, "path": path, "label": int(self.videos.labels[i]),
                         "clips": torch.from_numpy(clips)}
-            cache = self.videos.frame_cache
-            key = None if cache is None else slot_key(path, window)
-            if key is not None and key in cache:
+            cache, store = self.videos.frame_cache, self.videos.clip_store
+            key = None if cache is None and store is None else slot_key(path, window)
+            if store is not None and rng is not None and key in store:
+                clips = store.clips(key, self.n_clips, rng)    # training: stored positions, JPEG-decoded
+                if clips is None:
+                    raise CorruptVideo(path)
+            elif cache is not None and key in cache:
                 # same frames decord would give (decoded at `resize`, inside the window), no decoding
                 frames = cache.frames(key)
                 if frames is None:
                     raise CorruptVideo(path)
                 clips = frames[sample_clips(len(frames), self.frames, self.stride, self.n_clips, rng)]
             else:
-                clips = read_clips(path, self.frames, self.stride, self.n_clips, rng, self.resize, window)
+                clips = read_clips(path, self.frames, self.stride, self.n_clips, rng, self.resize, window,
+                                   self.decoder, self.decode_device)
         except CorruptVideo:
             return {"index": i, "path": path, "clips": None, "label": int(self.videos.labels[i])}
         H, W = clips.shape[2:4]
@@ -81,10 +91,14 @@ class ClipDataset(torch.utils.data.Dataset):
         item = {"index": i, "path": path, "label": int(self.videos.labels[i])}
         if self.crop_on_device:
             item["crop"] = (int(y), int(x), self.crop, flip)
+        elif isinstance(clips, torch.Tensor):   # decoded on the GPU (torchcodec on CUDA)
+            clips = clips[:, :, y:y + self.crop, x:x + self.crop]
+            clips = clips.flip(3) if flip else clips
         else:
             clips = clips[:, :, y:y + self.crop, x:x + self.crop]
             clips = clips[:, :, :, ::-1] if flip else clips
-        item["clips"] = torch.from_numpy(np.ascontiguousarray(clips)).permute(0, 1, 4, 2, 3)
+        clips = clips if isinstance(clips, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(clips))
+        item["clips"] = clips.permute(0, 1, 4, 2, 3)
         return item
 
 

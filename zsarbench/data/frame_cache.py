@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..artefacts import read_json, read_or_discard
+from .disk_budget import check_budget
 from .video import CorruptVideo, frame_window, get_batch, open_video
 
 SHARD_BYTES = 4 << 30
@@ -111,9 +112,35 @@ def frame_cache_root(cache_dir: Path, videos, resize: int | None) -> Path:
     return Path(cache_dir) / "frames" / cache_key(videos, resize)
 
 
+def estimate_frame_cache(videos, resize: int | None, sample: int = 16) -> tuple[int, str]:
+    """(bytes, how it was estimated): the frames of each video's window x H x W x 3, from `sample`
+    evenly spaced videos opened now (all of them when there are no more), times the number of videos."""
+    slots = list(dict.fromkeys((slot_key(p, videos.window(i)), p, videos.window(i)) for i, p in enumerate(videos.paths)))
+    if not slots:
+        return 0, "no videos"
+    picked = [slots[i] for i in np.unique(np.linspace(0, len(slots) - 1, min(sample, len(slots))).astype(int))]
+    sizes = []
+    for _, path, window in picked:
+        try:
+            vr = open_video(path, resize)
+            lo, hi = frame_window(vr, window)
+            h, w = (resize, resize) if resize else get_batch(vr, [lo]).shape[1:3]
+            sizes.append((hi - lo) * h * w * 3)
+        except CorruptVideo:
+            continue
+    if not sizes:
+        return 0, f"none of {len(picked)} sampled videos opens"
+    if len(picked) == len(slots):
+        return int(sum(sizes)), f"{len(slots)} videos, every one opened"
+    return int(np.mean(sizes) * len(slots)), (
+        f"{len(slots)} videos x {np.mean(sizes) / 1e6:.1f} MB, the mean of {len(sizes)} opened")
+
+
 def build_frame_cache(videos, cache_dir: Path, resize: int | None = None, workers: int | None = None,
-                      progress=None, desc: str = "") -> FrameCache:
-    """Decode every video of `videos` once into the cache (or open the complete copy already there)."""
+                      progress=None, desc: str = "", max_bytes: int | None = None, show=None) -> FrameCache:
+    """Decode every video of `videos` once into the cache (or open the complete copy already there).
+    Before writing, the estimate is shown (`show`) and checked against the free space and `max_bytes`
+    (disk_budget.check_budget: a UserError); a build that fails leaves no partial shard behind."""
     root = frame_cache_root(cache_dir, videos, resize)
     if (root / "meta.json").exists():
         cache = read_or_discard(root, FrameCache, "frame cache", "decoding the videos again")
@@ -121,7 +148,17 @@ def build_frame_cache(videos, cache_dir: Path, resize: int | None = None, worker
             return cache
     part = root.with_name(root.name + ".part")
     shutil.rmtree(part, ignore_errors=True)   # an interrupted build is redone, never trusted
+    estimate, basis = estimate_frame_cache(videos, resize)
+    check_budget(f"frame cache of {videos.name}", estimate, basis, root.parent, max_bytes, show or (lambda line: None))
     part.mkdir(parents=True)
+    try:
+        return _build(videos, root, part, resize, workers, progress, desc)
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)   # a failed or interrupted build leaves no partial shard
+        raise
+
+
+def _build(videos, root: Path, part: Path, resize, workers, progress, desc) -> FrameCache:
     t0 = time.time()
     jobs = list(dict.fromkeys((slot_key(p, videos.window(i)), p, videos.window(i), resize)
                               for i, p in enumerate(videos.paths)))

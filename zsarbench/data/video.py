@@ -1,6 +1,8 @@
-"""Video reading with decord and clip sampling (T frames with a stride); video writing with PyAV.
+"""Video reading and clip sampling (T frames with a stride); video writing with PyAV.
 
-torchvision 0.29 has no video reader; decord decodes only the frames a clip needs."""
+torchvision 0.29 has no video reader. Two decoders read videos (recipe.decoder): decord (the default)
+and torchcodec (data/torchcodec_reader.py: on the CPU, or NVDEC on a CUDA device); both decode only
+the frames a clip needs, and their frames agree within the tolerance tests/test_decoders.py states."""
 
 from __future__ import annotations
 
@@ -94,8 +96,19 @@ def _why(e: Exception, notes: list[str]) -> str:
     return ("; ".join(said) if said else (str(e).splitlines() or [type(e).__name__])[0])[:200]
 
 
-def open_video(path: str, size: int | None = None):
-    """A decord VideoReader, resized to size x size when given. Raises CorruptVideo."""
+DECODERS = ("decord", "torchcodec")
+
+
+def open_video(path: str, size: int | None = None, decoder: str = "decord", device: str = "cpu"):
+    """A reader of `path` (decord's VideoReader, or torchcodec's behind the same four calls: len,
+    get_avg_fps, get_batch, and frames as arrays), resized to size x size when given. Raises CorruptVideo."""
+    if decoder == "torchcodec":
+        from .torchcodec_reader import open_torchcodec
+
+        try:   # no FFmpeg is a UserError (ffmpeg_libs.py) and passes; an unreadable file is a CorruptVideo
+            return open_torchcodec(path, size, device)
+        except (RuntimeError, ValueError, OSError) as e:
+            raise CorruptVideo(f"{path}: {(str(e).strip().splitlines() or [type(e).__name__])[0][:200]}") from None
     import decord
 
     error = None
@@ -118,7 +131,9 @@ def get_batch(vr, indices: list[int]) -> np.ndarray:
     error = None
     with native_stderr() as notes:
         try:
-            frames = vr.get_batch(indices).asnumpy()
+            frames = vr.get_batch(indices)
+            # decord: an NDArray; torchcodec: a numpy array, or a CUDA tensor when decoding on the GPU
+            frames = frames.asnumpy() if hasattr(frames, "asnumpy") else frames
         except Exception as e:
             error = e
     if error is not None:
@@ -132,8 +147,9 @@ def read_frames(vr, indices: np.ndarray) -> np.ndarray:
     uniq, inverse = np.unique(flat, return_inverse=True)
     frames = get_batch(vr, uniq.tolist())
     if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise CorruptVideo(f"decoded frames have shape {frames.shape}")
-    return frames[inverse].reshape(*np.shape(indices), *frames.shape[1:])
+        raise CorruptVideo(f"decoded frames have shape {tuple(frames.shape)}")
+    return frames[inverse.tolist() if not isinstance(frames, np.ndarray) else inverse].reshape(
+        *np.shape(indices), *frames.shape[1:])
 
 
 def frame_window(vr, window: tuple[float, float] | None) -> tuple[int, int]:
@@ -148,9 +164,10 @@ def frame_window(vr, window: tuple[float, float] | None) -> tuple[int, int]:
 
 def read_clips(path: str, frames: int, stride: int, n_clips: int = 1,
                rng: np.random.Generator | None = None, size: int | None = None,
-               window: tuple[float, float] | None = None) -> np.ndarray:
-    """(n_clips, frames, H, W, 3) uint8 clips of one video, sampled inside `window` (seconds) if given."""
-    vr = open_video(path, size)
+               window: tuple[float, float] | None = None, decoder: str = "decord", device: str = "cpu") -> np.ndarray:
+    """(n_clips, frames, H, W, 3) uint8 clips of one video, sampled inside `window` (seconds) if given
+    (a torch tensor on `device` when torchcodec decodes on a GPU)."""
+    vr = open_video(path, size, decoder, device)
     lo, hi = frame_window(vr, window)
     return read_frames(vr, lo + sample_clips(hi - lo, frames, stride, n_clips, rng))
 

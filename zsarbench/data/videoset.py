@@ -32,6 +32,7 @@ class VideoSet:
     missing: list[str] = field(default_factory=list)  # annotated videos not found on disk
     notes: list[str] = field(default_factory=list)    # layout remarks for `data check` and the run log
     frame_cache: object = None    # a data.frame_cache.FrameCache holding these videos decoded, or None
+    clip_store: object = None     # a data.clip_store.ClipStore holding training clips of these videos, or None
     layout: str = ""              # which of the dataset's layouts the root has (adapters.py)
     signature: str = ""           # the signature verdict (signatures.py): "UCF101: 101 classes", "nonstandard ..."
     digest: dict = field(default_factory=dict)  # of the whole dataset as read from its root (dataset_digest)

@@ -22,7 +22,7 @@ from ..context import default_cache_dir
 # Recipe fields that do not change what training learns (evaluation, speed, bookkeeping).
 NOT_TRAINING = {"test_clips", "workers", "frame_cache", "checkpoint_every", "compile"}
 # Training fields added after checkpoints existed: left out at their default, so those keep their keys.
-ADDED_LATER = {"flip": False}
+ADDED_LATER = {"flip": False, "clip_store": 0, "decoder": "decord"}
 
 
 def checkpoint_key(method: str, method_config: dict, source: dict, recipe: dict) -> str:

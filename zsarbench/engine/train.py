@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from ..artefacts import read_or_discard, remove_stale_parts
 from ..data.datasets import ClipDataset, collate_clips, normalise, skipped_error
-from . import dist
+from . import curves, dist
 from .checkpoint import load_checkpoint, save_atomic
 
 
@@ -46,7 +46,14 @@ def autocast(device: str):
     return nullcontext()
 
 
-def n_workers(requested: int, device: str) -> int:
+def decode_device(recipe, device: str) -> str:
+    """Where videos are decoded: the GPU for torchcodec on a CUDA device (NVDEC), else the CPU."""
+    return device if recipe.decoder == "torchcodec" and device.startswith("cuda") else "cpu"
+
+
+def n_workers(requested: int, device: str, decoder: str = "decord") -> int:
+    if decoder == "torchcodec" and device.startswith("cuda"):
+        return 0   # NVDEC decodes in the training process: CUDA does not survive a forked worker
     if requested >= 0:
         return requested
     cores = len(os.sched_getaffinity(0))
@@ -99,8 +106,9 @@ def n_batches(n: int, batch_size: int) -> int:
 def clip_loader(ds: ClipDataset, batches: EpochBatches, workers: int, device: str) -> DataLoader:
     # The generator only feeds the loader's worker base seed (clips are seeded per sample); without
     # it the loader would draw from the global RNG and shift the dropout stream.
+    on_gpu = getattr(ds, "decode_device", "cpu") != "cpu"   # GPU-decoded clips are on the device already
     return DataLoader(ds, batch_sampler=batches, num_workers=workers, collate_fn=collate_clips,
-                      pin_memory=device.startswith("cuda"), generator=torch.Generator())
+                      pin_memory=device.startswith("cuda") and not on_gpu, generator=torch.Generator())
 
 
 def to_frames(batch: dict, device: str) -> torch.Tensor:
@@ -209,6 +217,8 @@ class Trainer:
         task = self.progress.add_task(name, total=total, completed=step) if self.progress else None
         running_t = torch.tensor(running, dtype=torch.float64, device=self.device)
         t0 = time.time()
+        every = 10 if self.device.startswith("cuda") else 1   # live curves: reading a GPU loss waits for it
+        window = {"t": time.perf_counter(), "wait": 0.0, "clips": 0}
 
         def checkpoint():
             nonlocal seen
@@ -230,13 +240,19 @@ class Trainer:
             self.ds.epoch = epoch
             sampler = EpochBatches(len(self.ds), self.B, seed, epoch, batch, min(per_epoch, batch + total - step),
                                    rank, world)
+            ready = time.perf_counter()
             for data in clip_loader(self.ds, sampler, self.workers, self.device):
+                window["wait"] += time.perf_counter() - ready
                 skipped.update(data["bad_paths"])
                 small.update(data.get("small_paths", ()))
                 for g, base in zip(optimizer.param_groups, base_lrs):
                     g["lr"] = cosine_lr(step, total, base)
                 step, batch = step + 1, batch + 1
-                seen += self.step(net, data, optimizer, params, step_loss, running_t, world)
+                n_step = self.step(net, data, optimizer, params, step_loss, running_t, world)
+                seen += n_step
+                window["clips"] += n_step
+                if curves.active() and step % every == 0:
+                    self._curves(key, step, optimizer, window)
                 if self.progress:
                     self.progress.update(task, advance=1)
                     if step % 10 == 0 or batch == per_epoch or step == total:  # reading the loss syncs the GPU
@@ -245,8 +261,10 @@ class Trainer:
                 if self.state and self.state.every and step % self.state.every == 0 \
                         and batch < per_epoch and step < total:
                     checkpoint()
+                ready = time.perf_counter()
             tot, n = self._totals(running_t, seen)
             losses.append(round(tot / max(n, 1), 5))
+            curves.scalar(f"train/{key}/loss_epoch", losses[-1], len(losses))
             used += n
             running_t.zero_()
             epoch, batch, seen = epoch + 1, 0, 0
@@ -265,6 +283,19 @@ class Trainer:
             p.requires_grad_(True)
         self.logs[key] = log
         return log
+
+    def _curves(self, key: str, step: int, optimizer, window: dict) -> None:
+        """The live-curve points of this step (engine/curves.py): loss, lr, clips/s, data-wait fraction."""
+        now = time.perf_counter()
+        span = max(now - window["t"], 1e-9)
+        if self.last_loss is not None:
+            curves.scalar(f"train/{key}/loss", float(self.last_loss), step)
+        curves.scalar(f"train/{key}/lr", optimizer.param_groups[0]["lr"], step)
+        curves.scalar(f"train/{key}/clips_per_s", window["clips"] * dist.world_size() / span, step)
+        curves.scalar(f"train/{key}/data_wait_fraction", min(window["wait"] / span, 1.0), step)
+        window.update(t=now, wait=0.0, clips=0)
+
+    last_loss = None   # the last step's loss tensor (live curves read it)
 
     def step(self, net, data, optimizer, params, step_loss, running_t, world: int = 1) -> int:
         """One optimiser step on this rank's part of a global batch; returns the samples it counted."""
@@ -292,6 +323,7 @@ class Trainer:
                 b.copy_(old)                           # the placeholder must not move BatchNorm statistics
             return 0
         running_t += raw.detach().double() * n
+        self.last_loss = raw.detach()
         return n
 
     def _placeholder(self) -> dict:

@@ -26,7 +26,7 @@ import torch
 
 from ..data.datasets import ClipDataset, VideoSet
 from ..engine import dist
-from ..engine.train import EpochBatches, autocast, clip_loader, n_workers, to_frames
+from ..engine.train import EpochBatches, autocast, clip_loader, decode_device, n_workers, to_frames
 from ..errors import UserError
 from ..fields import check_value
 from ..protocol import Recipe
@@ -104,11 +104,12 @@ class Method(ABC):
         Under torchrun each rank encodes its share of the videos and every rank gets the whole."""
         self.model.to(device).eval()
         ds = ClipDataset(videos, self.frames, recipe.stride, recipe.crop, n_clips, recipe.resize or None,
-                         crop_on_device=crop_on_device(recipe, device))
+                         crop_on_device=crop_on_device(recipe, device), decoder=recipe.decoder,
+                         decode_device=decode_device(recipe, device))
         rank, world = dist.rank(), dist.world_size()
         batch_size = max(1, recipe.batch_size * 4 // n_clips)
         loader = clip_loader(ds, EpochBatches(len(ds), batch_size * world, rank=rank, world=world),
-                             n_workers(recipe.workers, device), device)
+                             n_workers(recipe.workers, device, recipe.decoder), device)
         task = progress.add_task(desc or f"features ({n_clips} clips/video)", total=len(ds)) if progress else None
         feats, index, bad, small = [], [], [], []
         for batch in loader:

@@ -13,7 +13,7 @@ from ..data.datasets import ClipDataset, VideoSet
 from ..engine import dist
 from ..artefacts import reason
 from ..engine.checkpoint import file_digest, load_checkpoint
-from ..engine.train import Trainer, TrainState, n_workers, to_frames
+from ..engine.train import Trainer, TrainState, decode_device, n_workers, to_frames
 from ..errors import UserError
 from ..fields import OneOf, Range
 from ..models.backbones import clip_flops, sequence_features, to_channels_last
@@ -163,8 +163,9 @@ class ResTMethod(Method):
         words = self._word_ids(class_words).to(device)
         ds = ClipDataset(videos, frames, recipe.stride, recipe.crop, recipe.train_clips,
                          recipe.resize or None, seed=recipe.seed, flip=recipe.flip,
-                         crop_on_device=crop_on_device(recipe, device))
-        workers = n_workers(recipe.workers, device)
+                         crop_on_device=crop_on_device(recipe, device), decoder=recipe.decoder,
+                         decode_device=decode_device(recipe, device))
+        workers = n_workers(recipe.workers, device, recipe.decoder)
         if dist.rank():  # every rank built the same weights; dropout and MLM masks differ per rank
             torch.manual_seed(dist.rank_seed(recipe.seed))
         mask_gen = torch.Generator(device=device).manual_seed(dist.rank_seed(recipe.seed))
@@ -188,8 +189,9 @@ class ResTMethod(Method):
         # Stage 2, joint: everything but the warm-up head (a frozen F, what one loss alone never reaches),
         # AdamW; L = L_cls + w * L_mtl.
         joint_params = [p for n, p in model.named_parameters() if not n.startswith(self.not_joint())]
-        opt = torch.optim.AdamW(joint_params, lr=recipe.joint_lr, weight_decay=recipe.joint_weight_decay,
-                                **({"fused": True} if device.startswith("cuda") else {}))
+        # fused: one kernel per step on CUDA and on the CPU (4x faster than the per-tensor loop on an
+        # AVX2 CPU for ResT_18's 85M parameters; equal up to float rounding: docs/scale.md)
+        opt = torch.optim.AdamW(joint_params, lr=recipe.joint_lr, weight_decay=recipe.joint_weight_decay, fused=True)
         log["joint"] = trainer.stage("joint", "joint (F + T, AdamW)", recipe.joint_epochs, opt, joint_params,
                                      _Stage(model, joint=True, frozen_f=freeze), joint_loss, recipe.seed + 1)
         log["joint"]["mlm_mask_fraction"] = round(int(stats["mlm_masked"]) / max(int(stats["mlm_words"]), 1), 4)

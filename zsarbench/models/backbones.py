@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torchvision
 
 from ..errors import UserError, did_you_mean
@@ -88,6 +89,44 @@ FRAME_BACKBONES = {
 }
 
 
+class PixelConv2d(nn.Conv2d):
+    """nn.Conv2d (same parameters and state dict) that computes a one-pixel output on the CPU as one
+    matrix product over the taps that touch the input. At the synthetic recipe's 32 x 32 crops
+    ResNet's last stage sees 1 x 1 (and 2 x 2) maps; oneDNN's backward-weights kernel for those shapes
+    on AVX2 CPUs is a slow generic GEMM (x64:gemm:jit, 0.8 s per call on 2 cores) that made the
+    warm-up 3x slower than on AVX-512 machines (docs/scale.md). The product is the convolution's own
+    sum without its zero-padding terms: equal up to float summation order; other outputs, groups,
+    dilation and non-CPU devices go through the convolution unchanged."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        taps = self._one_pixel(x) if x.device.type == "cpu" else None
+        if taps is None:
+            return super().forward(x)
+        h, w = taps
+        (ph, pw) = self.padding
+        weight = self.weight[:, :, ph:ph + h, pw:pw + w]
+        y = F.linear(x[:, :, :h, :w].flatten(1), weight.flatten(1), self.bias)
+        return y.view(len(x), -1, 1, 1)
+
+    def _one_pixel(self, x: torch.Tensor) -> tuple[int, int] | None:
+        """(rows, columns) of the input the single output reads, or None when the output is not 1 x 1."""
+        if self.groups != 1 or self.dilation != (1, 1) or self.padding_mode != "zeros" \
+                or isinstance(self.padding, str) or x.dim() != 4:
+            return None
+        (H, W), (kh, kw), (ph, pw), (sh, sw) = x.shape[-2:], self.kernel_size, self.padding, self.stride
+        if (H + 2 * ph - kh) // sh != 0 or (W + 2 * pw - kw) // sw != 0:
+            return None
+        return min(H, kh - ph), min(W, kw - pw)
+
+
+def pixel_convolutions(net: nn.Module) -> nn.Module:
+    """Every plain nn.Conv2d of `net` made a PixelConv2d in place (parameters, names and state dict kept)."""
+    for m in net.modules():
+        if type(m) is nn.Conv2d:
+            m.__class__ = PixelConv2d
+    return net
+
+
 def frame_backbone(name: str) -> tuple[nn.Module, int]:
     """The visual encoder called `name` and the width p of its features (see the module doc)."""
     if name.startswith("precomputed:"):
@@ -100,7 +139,8 @@ def frame_backbone(name: str) -> tuple[nn.Module, int]:
         raise UserError(f"unknown backbone '{name}'{did_you_mean(name, FRAME_BACKBONES)}; "
                         f"choose one of {', '.join(FRAME_BACKBONES)} or precomputed:D")
     build, width = FRAME_BACKBONES[name]
-    return build(), width
+    net = build()
+    return (net if isinstance(net, ClipBackbone) else pixel_convolutions(net)), width
 
 
 def sequence_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
