@@ -172,6 +172,7 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
     only when a feature needs it (`ensure_loaded`)."""
     # the protocol's [method] table (a tuned overlay's method options), then --set method.* over it
     method = create_method(method_name, **{**P.method, **(method_options or {})})
+    method.cache_dir = ctx.cache_dir   # where digests of its own files (pretrained weights) are memoised
     R, seen = P.recipe, data.seen
     source_id = {"dataset": P.source.dataset, "videos": fingerprint(seen), "classes": seen.classes,
                  "embedding": embedding_id(P.embedding.name)}
