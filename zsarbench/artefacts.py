@@ -55,7 +55,8 @@ def check_writable_dir(path: Path, what: str, how: str) -> Path:
 def _stderr_log(message: str) -> None:
     from rich.console import Console   # sys.stderr as it is now (a live progress display redirects it)
 
-    Console(stderr=True, soft_wrap=True, highlight=False).print(message)
+    Console(stderr=True, soft_wrap=True, highlight=False, markup=False).print(
+        message, style="yellow" if message.startswith("warning") else None)
 
 
 def discard(path: Path, also: Iterable[Path] = ()) -> None:
@@ -78,14 +79,11 @@ def read_or_discard(path: Path, read: Callable[[Path], T], what: str, then: str,
     """read(path), or None when that fails (truncated, corrupt, not what it should hold): then one
     warning line names the file and why, the file (and `also`) is deleted, and the caller rebuilds it.
     `then`: what the caller does next ("retraining"); `log`: the run's one-line log (stderr if None)."""
-    from rich.markup import escape
-
     try:
         return read(Path(path))
     except Exception as e:   # whatever a broken file raises (BadZipFile, EOFError, pickle, JSON ...)
         discard(path, also)
-        (log or _stderr_log)(f"[yellow]warning: cached {what} {escape(str(path))} is unreadable "
-                             f"({escape(reason(e))}); deleted it, {then}[/yellow]")
+        (log or _stderr_log)(f"warning: cached {what} {path} is unreadable ({reason(e)}); deleted it, {then}")
         return None
 
 

@@ -27,6 +27,7 @@ from .engine import dist
 from .artefacts import part_path, read_json, read_or_discard
 from .engine.checkpoint import check_checkpoint, checkpoint_dir, checkpoint_key, load_checkpoint, save_atomic
 from .engine.train import TrainState, pick_device
+from .deviations import check_seen, check_target, settle_overlap, settle_videos
 from .errors import UserError
 from .feature_cache import Features, cached_features, feature_spec, fingerprint
 from .protocol import Protocol
@@ -48,6 +49,8 @@ class Data:
     target: VideoSet | None       # None: a seen-only preparation (load_data(target=False): `zsarbench tune`)
     target_vecs: np.ndarray | None
     allow_nonstandard: bool = False   # trees that do not match their signature were accepted (--allow-nonstandard)
+    accepted: dict = field(default_factory=dict)   # inputs that change the protocol, accepted: name -> what (deviations.py)
+    accept: list = field(default_factory=list)     # what the run accepts (--accept and the protocol's `accept`)
 
 
 @dataclass
@@ -113,14 +116,20 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
     """Source with the classes that overlap the targets removed, and the target, with label vectors.
     target=False leaves the target dataset unread (None): seen-class work only (`zsarbench tune`);
     the datasets of source.remove_overlap_with are still read for their class names, as they define
-    the seen classes."""
+    the seen classes. Inputs that change the protocol (deviations.py) are refused here, before any
+    video is decoded, unless the run accepts them (then recorded in Data.accepted)."""
     R = P.recipe
     dist.others_wait()  # torchrun: rank 0 generates data and builds caches first (up to main_done)
     emb = load_embedding(P.embedding.name, str(ctx.cache_dir))
     allow = ctx.allow_nonstandard
+    accept = set(P.accept) | set(getattr(ctx, "accept", ()))
+    accepted: dict = {}
 
-    def dataset(name: str) -> VideoSet:
+    def dataset(name: str, role: str) -> VideoSet:
         vs = resolve_dataset(name, P, ctx.cache_dir, ctx.progress, ctx.data_roots, allow)
+        vs, found = settle_videos(vs, role, accept)
+        for k, v in found.items():
+            accepted.setdefault(k, {})[role] = v
         check_crop(vs, R.crop, R.resize)
         return vs
 
@@ -129,41 +138,45 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
             vs = attach_frame_cache(vs, ctx.cache_dir, R.resize or None, ctx.progress)
         return vs
 
-    # both sets read and checked (signature, crop) before either is decoded into the frame cache:
-    # a wrong target root is the run's only line, whatever the state of the cache
-    source = dataset(P.source.dataset)
-    target_set = dataset(P.target.dataset) if target else None
-    source = cached(source)
+    # both sets read and checked (signature, crop, what the protocol accepts, overlap, class counts)
+    # before either is decoded into the frame cache: a wrong input is the run's only line
+    source = dataset(P.source.dataset, "source")
+    target_set = dataset(P.target.dataset, "target") if target else None
     _, source_vecs = words_and_vectors(source, emb)
     others = {}
     for name in P.source.remove_overlap_with:
-        vs = source if name == P.source.dataset else resolve_dataset(name, P, ctx.cache_dir, ctx.progress,
-                                                                     ctx.data_roots, allow)
+        vs = (source if name == P.source.dataset else target_set if target and name == P.target.dataset else
+              resolve_dataset(name, P, ctx.cache_dir, ctx.progress, ctx.data_roots, allow))
         others[name] = (vs.classes, words_and_vectors(vs, emb)[1])
     overlap = remove_overlap(source.classes, source_vecs, others, P.source.tau)
+    check_seen(P, len(source.classes), len(overlap.removed), len(overlap.kept))
+    if target:
+        _, target_vecs = words_and_vectors(target_set, emb)
+        kept_vecs = source_vecs[[source.classes.index(c) for c in overlap.kept]]
+        for k, v in settle_overlap(P, overlap.kept, kept_vecs, target_set.classes, target_vecs, accept).items():
+            accepted.setdefault(k, {})["source"] = v   # training classes that are target classes
+        check_target(P, target_set.classes)
+    source = cached(source)
     seen = source.subset_classes(overlap.kept)
     seen_words, seen_vecs = words_and_vectors(seen, emb)
+    if accepted:
+        ctx.log(f"warning: accepted inputs that change the protocol (recorded in the results): {', '.join(accepted)}")
     if not target:
         dist.main_done()
         ctx.log(f"source {source.name}: training on {len(seen.classes)} classes / {len(seen)} videos "
                 f"(removed {len(overlap.removed)} overlapping); target not read (seen classes only)")
-        return Data(source, overlap, seen, seen_words, seen_vecs, None, None, allow)
+        return Data(source, overlap, seen, seen_words, seen_vecs, None, None, allow, accepted, sorted(accept))
     target = cached(target_set)
-    _, target_vecs = words_and_vectors(target, emb)
-    leaked = sorted(set(seen.classes) & set(target.classes))
-    if leaked:  # a target class among the training classes would make the test not zero-shot
-        ctx.log(f"[yellow]warning: {len(leaked)} target classes are also training classes: "
-                f"{', '.join(leaked[:5])}; add the target to source.remove_overlap_with[/yellow]")
     subset = P.source.subset_name
     ctx.log(f"source {source.name}: {len(source.classes)} classes, removed {len(overlap.removed)} "
             f"overlapping (tau {P.source.tau}), training on {len(seen.classes)} classes / {len(seen)} videos"
             + (f" (the {subset} subset)" if subset else ""))
     nominal = re.fullmatch(r"K(\d+)", subset)
     if nominal and int(nominal[1]) != len(seen.classes):  # E2E's subsets are named by their word2vec size
-        ctx.log(f"[yellow]note: {subset} keeps {len(seen.classes)} classes here, not {nominal[1]}: overlap "
-                f"removal under {P.embedding.name} is not E2E's word2vec run[/yellow]")
+        ctx.log(f"note: {subset} keeps {len(seen.classes)} classes here, not {nominal[1]}: overlap "
+                f"removal under {P.embedding.name} is not E2E's word2vec run")
     dist.main_done()
-    return Data(source, overlap, seen, seen_words, seen_vecs, target, target_vecs, allow)
+    return Data(source, overlap, seen, seen_words, seen_vecs, target, target_vecs, allow, accepted, sorted(accept))
 
 
 def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_options: dict | None = None) -> Model:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ..context import check_outputs, command_line, default_cache_dir
 from ..errors import UserError
@@ -228,7 +229,7 @@ def labels(name, embedding, data_roots, allow_nonstandard, cache_dir):
         words, over = class_words(c, vs.kind, embedding), has_override(c, vs.kind, embedding)
         oov = emb.oov(words)
         n_over, n_oov = n_over + over, n_oov + bool(oov)
-        table.add_row(c, " ".join(words), f"[red]{' '.join(oov)}[/red]" if oov else "", "override" if over else "rules")
+        table.add_row(c, " ".join(words), Text(" ".join(oov), style="red"), "override" if over else "rules")
     out.print(table)
     out.print(f"{len(vs.classes)} classes, {n_over} from the override table, {n_oov} with out-of-vocabulary "
               f"words under {embedding}")

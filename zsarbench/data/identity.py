@@ -92,7 +92,7 @@ def file_ids(paths, root: Path, cache_dir: Path | None = None, progress=None, wh
             todo.append((p, rel, stamp))
     if todo:
         task = progress.add_task(f"hashing {what or root.name} ({len(todo)} files, once)", total=len(todo)) \
-            if progress is not None and len(todo) > 50 else None
+            if progress is not None and len(todo) > 1000 else None   # a few seconds or more
 
         def one(item):
             p, rel, stamp = item

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..inputs import listdir
 from .identity import HASH, file_ids, relative
 
 FINGERPRINT_VERSION = "videos v2: relative path, size:content hash, class, segment"
@@ -130,10 +131,10 @@ def dataset_digest(vs: VideoSet) -> dict:
 def files_per_class(root: Path, accept, skip=ANNOTATION_DIRS) -> tuple[list[str], list[str], np.ndarray]:
     """root/<class>/<file>: the class folders (sorted; those named in `skip` are not classes), the
     files `accept` takes in each (sorted), and each file's class index."""
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in skip)
+    classes = sorted(p.name for p in listdir(root, "dataset folder") if p.is_dir() and p.name not in skip)
     paths, labels = [], []
     for c, cname in enumerate(classes):
-        files = sorted(p for p in (root / cname).iterdir() if accept(p))
+        files = sorted(p for p in listdir(root / cname, "class folder") if accept(p))
         paths += [str(p) for p in files]
         labels += [c] * len(files)
     return classes, paths, np.array(labels, dtype=np.int64)

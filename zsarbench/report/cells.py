@@ -28,6 +28,7 @@ class Cell:
     overrides: tuple = ()           # (("section.key", JSON text), ...): must equal the run's, seed aside
     embedding: str | None = None    # a run's --embedding (None: the protocol's own)
     tuned: bool = False             # results of a tuned overlay (`zsarbench tune`) only, or untuned only
+    accept: tuple = ()              # what the cell's command must accept (--accept NAME: deviations.py)
 
     def matches(self, r: Result) -> bool:
         if self.protocol not in r.protocols or bool(r.tuned(self.protocol)) != self.tuned:
@@ -53,9 +54,14 @@ class Cell:
             agg = agg.get(part) if isinstance(agg, dict) else None
         return agg
 
+    def accepted(self, r: Result) -> list[str]:
+        """What the result behind this cell accepted that changes the protocol (marked in the cell)."""
+        return r.accepted() if self.ablation is None else self.row(r).get("accepted", [])
+
     def command(self) -> str:
         fixed = "".join(f" --set {k}={v}" for k, v in self.overrides)
-        sets = fixed + (f" --embedding {self.embedding}" if self.embedding else "")
+        sets = fixed + (f" --embedding {self.embedding}" if self.embedding else "") + \
+            "".join(f" --accept {a}" for a in self.accept)
         if self.ablation is None and self.tuned:   # the overlay comes from a study (8 trials: make tune-reference)
             p = f"protocols/tuned/{self.method}--{self.protocol}.toml"
             return (f"test -f {p} || zsarbench tune {self.method} -p {self.protocol}{fixed} --trials 8; "
@@ -67,10 +73,23 @@ class Cell:
         return f"zsarbench ablate {self.ablation} -p {p}{m}{sets}"
 
 
-def run_cell(protocol, method="rest18", metric="top1", embedding=None, tuned=False, **overrides) -> Cell:
+def run_cell(protocol, method="rest18", metric="top1", embedding=None, tuned=False, accept=(), **overrides) -> Cell:
     return Cell(protocol, method, metric,
                 overrides=tuple(sorted((k.replace("__", "."), json.dumps(v)) for k, v in overrides.items())),
-                embedding=embedding, tuned=tuned)
+                embedding=embedding, tuned=tuned, accept=tuple(accept))
+
+
+MARK = "†"
+MARK_NOTE = (f"{MARK} name: the result accepted an input that changes the protocol, recorded in its file "
+             "(data.accepted; docs/errors.md): class-overlap, training classes that are target classes (not "
+             "zero-shot); empty-classes, classes without videos dropped; bad-segments, malformed annotated "
+             "segments left out; nonstandard, a dataset tree that is not the official one (--allow-nonstandard).")
+
+
+def marks(cell: Cell, hits: list[Result]) -> str:
+    """' † class-overlap' for a cell whose results accepted inputs that change the protocol, else ''."""
+    found = sorted({a for r in hits for a in cell.accepted(r)})
+    return f" {MARK} {', '.join(found)}" if found else ""
 
 
 def fmt_cell(values: list[dict], decimals: int) -> str:
@@ -145,6 +164,6 @@ def fill(grid: Grid, R: list[Result]) -> tuple[list[list[str]], set[str], set[st
                 used.update(r.path for r in hits)
                 if not vals:
                     missing.add(c.command())
-                out.append(fmt_cell(vals, decimals(c)))
+                out.append(fmt_cell(vals, decimals(c)) + (marks(c, hits) if vals else ""))
         rows.append(out)
     return rows, missing, used

@@ -113,12 +113,17 @@ def glove_id() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def glove_cache_path(cache_dir: Path) -> Path:
+    """Where the GloVe KeyedVectors are cached: named by the package files' content (glove_id)."""
+    return Path(cache_dir) / "embeddings" / f"glove-6b-50d-{glove_id()}.kv"
+
+
 def _glove_keyedvectors(cache_dir: Path):
     """GloVe 6B 50-d into gensim KeyedVectors, cached as a gensim file for fast memory-mapped loads,
     named by the package files' content; built by one process at a time (others wait, then load it)."""
     from gensim.models import KeyedVectors
 
-    cached = Path(cache_dir) / "embeddings" / f"glove-6b-50d-{glove_id()}.kv"
+    cached = glove_cache_path(cache_dir)
 
     def load():
         if not cached.exists():
