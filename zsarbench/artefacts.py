@@ -115,7 +115,8 @@ def size_text(n: int) -> str:
 
 
 def is_disk_full(e: BaseException) -> bool:
-    return isinstance(e, OSError) and e.errno in DISK_FULL
+    # numpy's tofile says it in words, with no errno: "Not enough free space to write N bytes"
+    return isinstance(e, OSError) and (e.errno in DISK_FULL or "not enough free space" in str(e).lower())
 
 
 def disk_full(path: Path, what: str, need: int | None = None, at_least: bool = False) -> UserError:
@@ -124,7 +125,7 @@ def disk_full(path: Path, what: str, need: int | None = None, at_least: bool = F
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
     try:
-        free = f", {size_text(shutil.disk_usage(probe).free)} free on {probe}'s disk"
+        free = f" ({size_text(shutil.disk_usage(probe).free)} free on that disk)"
     except OSError:
         free = ""
     need_text = f" needs {'at least ' if at_least else ''}{size_text(need)}" if need else " needs more space"
@@ -139,7 +140,7 @@ def disk_full_guard(path: Path, what: str, need: int | None = None, cleanup: Ite
     try:
         yield
     except OSError as e:
-        if e.errno not in DISK_FULL:
+        if not is_disk_full(e):
             raise
         for p in cleanup:
             discard(p)

@@ -72,9 +72,9 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_json_atomic(path: Path, obj) -> None:
+def write_json_atomic(path: Path, obj, what: str = "file") -> None:
     """`obj` as indented JSON, written atomically (artefacts.write_text_atomic)."""
-    write_text_atomic(path, json.dumps(obj, indent=1, default=_jsonable) + "\n")
+    write_text_atomic(path, json.dumps(obj, indent=1, default=_jsonable) + "\n", what)
 
 
 def _jsonable(o):
@@ -243,5 +243,9 @@ def write_results(doc: dict, results_dir: Path, protocol: str, stem: str) -> Pat
     if not dist.is_main():
         return None
     path = new_results_path(results_dir, protocol, stem)
-    write_json_atomic(path, doc)
+    try:
+        write_json_atomic(path, doc, "results file")
+    except BaseException:   # not even a reserved empty file is left (a full disk, an interrupt)
+        path.unlink(missing_ok=True)
+        raise
     return path

@@ -52,3 +52,10 @@ def entry():
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)
+    except OSError as e:   # a full disk no writer named (artefacts.write_atomic names its own file)
+        from ..artefacts import disk_full, is_disk_full
+
+        if not is_disk_full(e):
+            raise
+        error_line(str(disk_full(e.filename or "?", "file")))
+        sys.exit(2)

@@ -291,18 +291,23 @@ def _generate(root: Path, cfg: SynthConfig, workers: int | None, progress) -> Pa
     t0 = time.time()
     workers = workers or max(1, min(len(os.sched_getaffinity(0)), 8))
     task = progress.add_task("generating synthetic videos", total=len(jobs)) if progress else None
-    if workers == 1:
-        for j in jobs:
-            _make_one(j)
-            if progress:
-                progress.advance(task)
-    else:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(workers) as pool:
-            for _ in pool.imap_unordered(_make_one, jobs, chunksize=8):
+    try:
+        if workers == 1:
+            for j in jobs:
+                _make_one(j)
                 if progress:
                     progress.advance(task)
+        else:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(workers) as pool:
+                for _ in pool.imap_unordered(_make_one, jobs, chunksize=8):
+                    if progress:
+                        progress.advance(task)
+    except BaseException:   # the workers stopped mid-write (a full disk, Ctrl-C): their partial files go too
+        for part in root.rglob("*.part"):
+            part.unlink(missing_ok=True)
+        raise
     info = {"format_version": FORMAT_VERSION, "config": asdict(cfg), "classes": layout,
             "n_videos": len(jobs), "generation_seconds": round(time.time() - t0, 2)}
     write_text_atomic(manifest, json.dumps(info, indent=2), "the synthetic data manifest")
