@@ -184,6 +184,21 @@ def test_empty_reversed_or_negative_segments_are_refused_or_left_out(tmp_path):
     assert vs.deviations["bad-segments"] == ["line 2: v.mp4 [1, 0.5]"] and len(vs) == 2
 
 
+def test_a_video_annotated_twice_is_refused_or_kept_once(tmp_path):
+    mp4(tmp_path / "v.mp4")
+    mp4(tmp_path / "w.mp4", seed=1)
+    man = tmp_path / "m.csv"
+    man.write_text("path,label,subset\nv.mp4,a,train\nv.mp4,a,train\nw.mp4,b,train\nw.mp4,a,train\nw.mp4,b,test\n")
+    vs = load_dataset("mine", man)
+    assert vs.deviations["duplicate-videos"] == ["v.mp4 (train) 2 times", "w.mp4 (train) 2 times, as a and b"]
+    assert len(vs) == 3, "kept once per subset (the test listing of w.mp4 is another subset's)"
+    with pytest.raises(UserError, match=r"2 videos are annotated more than once: .*--accept duplicate-videos"):
+        settle_videos(vs, "source", set())
+    kept, accepted = settle_videos(vs, "source", {"duplicate-videos"})
+    assert len(kept) == 3 and len(accepted["duplicate-videos"]) == 2
+    assert [kept.classes[c] for c in kept.labels] == ["a", "b", "b"], "the first row's label"
+
+
 # ----------------------------------------------------------------------------- test lists, BOM, CRLF
 
 def test_test_lists_match_class_folder_and_file_not_the_name_alone(tmp_path):

@@ -13,6 +13,9 @@ name -> what it was) and every table cell of such a result is marked (report/cel
                  embedding): not zero-shot. Accepted: trained on as they are (paper Table 7).
   bad-segments   annotated segments that are empty, reversed or negative (end <= start, start < 0):
                  they would be read as one-frame clips. Accepted: those segments are left out.
+  duplicate-videos  a video (segment) annotated twice in one subset (a CSV or JSON row repeated, or
+                 the same clip under two labels): it would weigh double. Accepted: kept once, with
+                 the label of its first row.
 
 Never accepted (no switch): a removal (source.tau, source.remove_overlap_with) that leaves fewer
 seen classes than training and the seen-class cross-validation need, and a target with fewer than 2
@@ -32,6 +35,7 @@ ACCEPTABLE = {
     "empty-classes": "classes with no video, dropped",
     "class-overlap": "training classes that are target classes (not zero-shot)",
     "bad-segments": "empty, reversed or negative annotated segments, left out",
+    "duplicate-videos": "videos annotated twice, kept once",
 }
 
 
@@ -64,6 +68,12 @@ def settle_videos(vs, role: str, accept: set[str]):
             raise _refuse("bad-segments", f"dataset '{vs.name}' ({role}): {len(bad)} annotated segments are empty, "
                           f"reversed or negative (end <= start or start < 0): {_listed(bad)}", "fix the annotations")
         accepted["bad-segments"] = list(bad)
+    twice = vs.deviations.get("duplicate-videos", [])
+    if twice:
+        if "duplicate-videos" not in accept:
+            raise _refuse("duplicate-videos", f"dataset '{vs.name}' ({role}): {len(twice)} videos are annotated more "
+                          f"than once: {_listed(twice)}", "remove the repeated rows")
+        accepted["duplicate-videos"] = list(twice)
     counts = np.bincount(vs.labels, minlength=len(vs.classes)) if len(vs.classes) else np.zeros(0, int)
     empty = [c for c, n in zip(vs.classes, counts) if n == 0]
     if empty and len(empty) < len(vs.classes):

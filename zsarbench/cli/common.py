@@ -50,11 +50,10 @@ allow_nonstandard_option = click.option(
 
 
 accept_option = click.option(
-    "--accept", "accept", multiple=True, metavar="NAME",
-    type=click.Choice(list(ACCEPTABLE)),
-    help="Accept an input that changes the protocol instead of refusing it: empty-classes (dropped), "
-         "class-overlap (training classes that are target classes), bad-segments (left out). Recorded in the "
-         "results (data.accepted) and marked in every table cell (docs/errors.md). Repeatable.")
+    "--accept", "accept", multiple=True, metavar="NAME", type=click.Choice(list(ACCEPTABLE)),
+    help="Accept an input that changes the protocol instead of refusing it: "
+         + "; ".join(f"{k} ({v})" for k, v in ACCEPTABLE.items())
+         + ". Recorded in the results (data.accepted) and marked in every table cell (docs/errors.md). Repeatable.")
 
 
 def results_dir_option(help: str = "Where results files go (RESULTS_DIR/<protocol>/...)."):

@@ -117,7 +117,25 @@ def index_videos(root: Path) -> dict[str, str]:
 
 def _videoset(name, root, kind, classes, rows, subsets=None, missing=(), notes=(), bad_segments=()) -> VideoSet:
     """rows: (path, class name, start, end, subset or None); starts/ends None for whole files.
-    bad_segments: annotated segments left out (empty, reversed or negative), as 'video [start, end]'."""
+    bad_segments: annotated segments left out (empty, reversed or negative), as 'video [start, end]'.
+    A video segment annotated twice in one subset is kept once (its first label) and recorded in
+    deviations["duplicate-videos"]: counted twice it would weigh double in training and scoring."""
+    deviations = {"bad-segments": list(bad_segments)} if bad_segments else {}
+    if subsets is None:
+        first, kept, repeats = {}, [], {}
+        for r in rows:
+            key = (r[0], r[2], r[3], r[4])
+            if key in first:
+                repeats.setdefault(key, [first[key]]).append(r[1])
+            else:
+                first[key] = r[1]
+                kept.append(r)
+        if repeats:
+            rows = kept
+            deviations["duplicate-videos"] = [
+                f"{Path(p).name}" + ("" if t0 is None else f" [{t0:g}, {t1:g}]") + (f" ({s})" if s else "")
+                + f" {len(labels)} times" + (f", as {' and '.join(sorted(set(labels)))}" if len(set(labels)) > 1 else "")
+                for (p, t0, t1, s), labels in repeats.items()]
     index = {c: i for i, c in enumerate(classes)}
     starts = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
     ends = np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=np.float64)
@@ -128,8 +146,7 @@ def _videoset(name, root, kind, classes, rows, subsets=None, missing=(), notes=(
     return VideoSet(name, Path(root), list(classes), [r[0] for r in rows],
                     np.array([index[r[1]] for r in rows], dtype=np.int64), kind,
                     starts=starts if windowed else None, ends=ends if windowed else None,
-                    subsets=masks, missing=list(missing), notes=list(notes),
-                    deviations={"bad-segments": list(bad_segments)} if bad_segments else {})
+                    subsets=masks, missing=list(missing), notes=list(notes), deviations=deviations)
 
 
 def _segment(start, end) -> tuple[float, float] | None:

@@ -83,7 +83,7 @@ MARK = "†"
 MARK_NOTE = (f"{MARK} name: the result accepted an input that changes the protocol, recorded in its file "
              "(data.accepted; docs/errors.md): class-overlap, training classes that are target classes (not "
              "zero-shot); empty-classes, classes without videos dropped; bad-segments, malformed annotated "
-             "segments left out; nonstandard, a dataset tree that is not the official one (--allow-nonstandard).")
+             "segments left out; duplicate-videos, videos annotated twice kept once; nonstandard, a dataset tree that is not the official one (--allow-nonstandard).")
 
 
 def marks(cell: Cell, hits: list[Result]) -> str:
