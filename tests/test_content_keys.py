@@ -121,3 +121,24 @@ def test_reencoded_videos_are_recomputed_and_a_moved_cache_is_reused(tmp_path, c
     assert moved["aggregate"] == again["aggregate"]
     assert moved["data"]["source"]["digest"] == again["data"]["source"]["digest"]
     np.testing.assert_equal(moved["transfer"]["cv"]["cv_top1"], again["transfer"]["cv"]["cv_top1"])
+
+
+def test_a_same_size_swap_with_its_time_restored_is_seen_and_a_symlinked_root_is_the_same(tmp_path, cache_dir):
+    """A video replaced by another file of the same size, its mtime set back (`touch -r`): the memo's
+    ctime no longer matches, the file is hashed again and its key changes. The same dataset reached
+    through a symbolic link has the keys of its real folder."""
+    data = dataset_copy(cache_dir, tmp_path / "a")
+    vs = folder_per_class("mysrc", data / "src")
+    memo = tmp_path / "cache"
+    ids = file_ids(vs.paths, vs.root, memo)
+    a, b = Path(vs.paths[0]), Path(vs.paths[1])
+    st = os.stat(a)
+    blob = b.read_bytes()[:st.st_size].ljust(st.st_size, b"\0")     # other bytes, the same size
+    a.write_bytes(blob)
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(a).st_size == st.st_size and os.stat(a).st_mtime_ns == st.st_mtime_ns
+    again = file_ids(vs.paths, vs.root, memo)
+    assert again[0] != ids[0] and again[1:] == ids[1:]
+    (tmp_path / "link").symlink_to(data / "src")
+    linked = folder_per_class("mysrc", tmp_path / "link")
+    assert (cache_key(linked, None), fingerprint(linked)) == (cache_key(vs, None), fingerprint(vs))

@@ -279,3 +279,29 @@ def test_a_result_that_accepted_a_change_is_marked_in_every_cell():
     # files from before the record: training classes that are target classes are found in the file
     assert fill(grid, [Result("p/a.json", doc({}, ("Playing_Guitar",), ("playingguitar",)))])[0] == \
         [["rest18", "40.0 ± 1.0 † class-overlap"]]
+
+
+def test_other_spellings_of_annotations_read_the_same(tmp_path):
+    """Windows backslashes in a test list, Kinetics column names in another case with spaces, a video
+    extension in upper case, a symbolic link looping back up a Kinetics tree."""
+    root = build_ucf101(tmp_path / "ucf")
+    lst = root / "ucfTrainTestlist" / "testlist01.txt"
+    plain = load_dataset("ucf101", root, allow_nonstandard=True).subsets["testlist01"].tolist()
+    lst.write_text(lst.read_text().replace("/", "\\"))
+    assert load_dataset("ucf101", root, allow_nonstandard=True).subsets["testlist01"].tolist() == plain
+
+    kin, _ = build_kinetics(tmp_path / "kin")
+    before = load_dataset("kinetics700", kin, allow_nonstandard=True)
+    f = kin / "annotations" / "train.csv"
+    f.write_text(f.read_text().replace("label,youtube_id,time_start,time_end,split",
+                                       " Label , YouTube_ID,Time_Start ,time_end, Split"))
+    (kin / "train" / "loop").symlink_to(kin, target_is_directory=True)     # a link back up the tree
+    mp4(kin / "val" / "yt00000099_000000_000002.MP4")                      # an upper-case extension, unannotated
+    after = load_dataset("kinetics700", kin, allow_nonstandard=True)
+    assert after.paths == before.paths and after.labels.tolist() == before.labels.tolist()
+    assert after.subsets["train"].tolist() == before.subsets["train"].tolist()
+
+    folder = tmp_path / "f"
+    mp4(folder / "a" / "x.MP4")
+    mp4(folder / "b" / "y.mp4")
+    assert [Path(p).name for p in load_dataset("mine", folder).paths] == ["x.MP4", "y.mp4"]

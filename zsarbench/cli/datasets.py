@@ -197,6 +197,8 @@ def data_check(name, against, probe, data_roots, results_dir, cache_dir):
               + (f": {first(rep['missing_videos'], 5)}" if rep["missing_videos"] else ""))
     out.print(f"unreadable videos: {len(rep['unreadable'])} of {rep['probed']} opened"
               + (f": {first((u['path'] for u in rep['unreadable']), 5)}" if rep["unreadable"] else ""))
+    for kind, items in rep["deviations"].items():   # runs refuse these unless --accept KIND (docs/errors.md)
+        out.print(f"{kind}: {len(items)} (runs refuse them unless --accept {kind}): {first(items, 5)}")
     for note in rep["notes"]:
         if not note.startswith(NONSTANDARD):   # said on the signature line
             out.print(f"note: {note}", markup=False)

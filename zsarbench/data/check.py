@@ -57,5 +57,6 @@ def check_dataset(vs: VideoSet, probe: int | None = None, seed: int = 0, progres
         "classes_without_videos": [c for c, n in zip(vs.classes, counts) if n == 0],
         "subsets": {k: int(m.sum()) for k, m in vs.subsets.items()},
         "missing_videos": vs.missing, "probed": len(unique), "unreadable": unreadable,
+        "deviations": dict(vs.deviations),   # annotations a run refuses unless it accepts them (deviations.py)
         "notes": vs.notes,
     }
