@@ -157,6 +157,7 @@ def data_check(name, against, probe, data_roots, results_dir, cache_dir):
     layout found, whether it matches the dataset's signature, and the digests runs record.
     With --against MANIFEST: the videos against a manifest `data freeze` wrote."""
     from ..data.check import check_dataset
+    from ..data.identity import file_ids
     from ..data.signatures import NONSTANDARD
     from ..results import new_results_path, write_json_atomic
 
@@ -169,6 +170,8 @@ def data_check(name, against, probe, data_roots, results_dir, cache_dir):
     check_outputs(results_dir=results_dir, result_folders=["data-check"])
     vs, origin = _real_dataset(name, data_roots, allow_nonstandard=True)   # a check reports a mismatch
     with make_progress() as progress:
+        # each video's content identity, for the digest: memoised in the cache, as runs do (data/identity.py)
+        vs.ids = file_ids(vs.paths, vs.root, cache_dir or default_cache_dir(), progress, name)
         rep = check_dataset(vs, probe, progress=progress)
     counts = rep["videos_per_class"]
     if len(counts) <= 120:
