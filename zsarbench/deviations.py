@@ -18,8 +18,9 @@ name -> what it was) and every table cell of such a result is marked (report/cel
                  the label of its first row.
 
 Never accepted (no switch): a removal (source.tau, source.remove_overlap_with) that leaves fewer
-seen classes than training and the seen-class cross-validation need, and a target with fewer than 2
-candidate classes in a split (its top-1 would be 100% whatever the model).
+seen classes than training and the seen-class cross-validation need (MIN_SEEN: two folds of two
+classes; transfer/cv.py never holds out a single class, whose top-1 would be 100%), and a target
+with fewer than 2 candidate classes in a split (its top-1 would be 100% whatever the model).
 docs/errors.md lists every such input and its outcome.
 """
 
@@ -124,18 +125,15 @@ def settle_overlap(P, seen_classes, seen_vecs, target_classes, target_vecs, acce
     return {"class-overlap": pairs}
 
 
-def min_seen_classes(P) -> int:
-    """Training needs 2 classes; the seen-class CV holds out folds of at least 2 classes each."""
-    return max(2, 2 * P.transfer.cv_folds)
+MIN_SEEN = 4   # training needs 2 classes; the seen-class CV holds out folds of at least 2 classes, 2 folds at least
 
 
 def check_seen(P, n_source: int, n_removed: int, n_seen: int) -> None:
-    need = min_seen_classes(P)
-    if n_seen < need:
+    if n_seen < MIN_SEEN:
         raise UserError(f"source '{P.source.dataset}': overlap removal (source.tau {P.source.tau}, remove_overlap_with "
                         f"{P.source.remove_overlap_with}) removed {n_removed} of its {n_source} classes, leaving "
-                        f"{n_seen}; training and the seen-class cross-validation (transfer.cv_folds "
-                        f"{P.transfer.cv_folds}) need at least {need}: lower source.tau or transfer.cv_folds")
+                        f"{n_seen}; training and the seen-class cross-validation (folds of 2 classes or more) need at "
+                        f"least {MIN_SEEN}: lower source.tau, or remove overlap with fewer datasets")
 
 
 def check_target(P, classes: list[str]) -> None:
