@@ -135,7 +135,7 @@ def test_concurrent_cold_builds_wait_for_each_other(tmp_path):
     ("not a url", "--storage not a url is not a database URL"),
     ("postgres://u:pw@localhost/db", "unknown database kind 'postgres' (PostgreSQL is spelled postgresql://)"),
     ("mysql+pymysql://u:pw@localhost/db", "the database driver is not installed"),
-    ("sqlite:////no/such/folder/studies.db", "unable to open database file; its folder must exist and be writable"),
+    ("sqlite:////no/such/folder/studies.db", "unable to open database file; the path must name a file (not a folder)"),
 ])
 def test_database_failures_are_one_line(storage, needle, tmp_path, capsys):
     code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY, "--trials", "1", "--storage", storage,

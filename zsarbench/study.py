@@ -87,7 +87,7 @@ def storage_errors(url: str):
         elif "file is not a database" in low or "malformed" in low:
             fix = "the SQLite file is damaged: move it away (a new study starts) or give another --storage"
         elif "unable to open database file" in low:
-            fix = "its folder must exist and be writable"
+            fix = "the path must name a file (not a folder) in a folder that exists and is writable"
         elif any(w in low for w in ("could not connect", "connection refused", "timeout", "no such host",
                                     "could not translate host", "name or service not known", "connection failed")):
             fix = "is the database server running and reachable from here?"

@@ -32,8 +32,6 @@ a run refuses them unless it accepts them (deviations.py).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from pathlib import Path
@@ -42,6 +40,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..inputs import listdir, read_text, walk
+from .rows import read_csv, read_lines, rows_videoset, segment
 from .signatures import NONSTANDARD, check_signature, foreign_hint
 from .videoset import ANNOTATION_DIRS, VIDEO_EXTS, VideoSet, folder_per_class
 
@@ -115,64 +114,8 @@ def index_videos(root: Path) -> dict[str, str]:
     return found
 
 
-def _videoset(name, root, kind, classes, rows, subsets=None, missing=(), notes=(), bad_segments=()) -> VideoSet:
-    """rows: (path, class name, start, end, subset or None); starts/ends None for whole files.
-    bad_segments: annotated segments left out (empty, reversed or negative), as 'video [start, end]'.
-    A video segment annotated twice in one subset is kept once (its first label) and recorded in
-    deviations["duplicate-videos"]: counted twice it would weigh double in training and scoring."""
-    deviations = {"bad-segments": list(bad_segments)} if bad_segments else {}
-    if subsets is None:
-        first, kept, repeats = {}, [], {}
-        for r in rows:
-            key = (r[0], r[2], r[3], r[4])
-            if key in first:
-                repeats.setdefault(key, [first[key]]).append(r[1])
-            else:
-                first[key] = r[1]
-                kept.append(r)
-        if repeats:
-            rows = kept
-            deviations["duplicate-videos"] = [
-                f"{Path(p).name}" + ("" if t0 is None else f" [{t0:g}, {t1:g}]") + (f" ({s})" if s else "")
-                + f" {len(labels)} times" + (f", as {' and '.join(sorted(set(labels)))}" if len(set(labels)) > 1 else "")
-                for (p, t0, t1, s), labels in repeats.items()]
-    index = {c: i for i, c in enumerate(classes)}
-    starts = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
-    ends = np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=np.float64)
-    masks = {s: np.array([r[4] == s for r in rows], dtype=bool)
-             for s in sorted({r[4] for r in rows} - {None})}
-    masks.update(subsets or {})
-    windowed = bool(rows) and not np.isnan(starts).all()
-    return VideoSet(name, Path(root), list(classes), [r[0] for r in rows],
-                    np.array([index[r[1]] for r in rows], dtype=np.int64), kind,
-                    starts=starts if windowed else None, ends=ends if windowed else None,
-                    subsets=masks, missing=list(missing), notes=list(notes), deviations=deviations)
-
-
-def _segment(start, end) -> tuple[float, float] | None:
-    """(start, end) seconds of an annotated segment, or None when it is not one: not two numbers,
-    negative, empty or reversed (end <= start)."""
-    try:
-        t0, t1 = float(start), float(end)
-    except (TypeError, ValueError):
-        return None
-    return (t0, t1) if 0 <= t0 < t1 and np.isfinite(t1) else None
-
-
 def _videos_in(folder: Path) -> list[Path]:
     return [p for p in listdir(folder) if p.is_file() and p.suffix.lower() in VIDEO_EXTS]
-
-
-def _read_lines(path: Path) -> list[str]:
-    return [ln.strip() for ln in read_text(path, "annotation file").split("\n") if ln.strip()]
-
-
-def _csv(path: Path) -> csv.DictReader:
-    """A CSV annotation file's rows, its column names stripped and lower-cased ('\ufeffLabel ' = 'label')."""
-    reader = csv.DictReader(io.StringIO(read_text(path, "annotation file"), newline=""))
-    if reader.fieldnames:
-        reader.fieldnames = [f.strip().lower() for f in reader.fieldnames]
-    return reader
 
 
 def _entry_key(folder: str, name: str) -> str:
@@ -194,7 +137,7 @@ def ucf101(name: str, root: Path) -> VideoSet:
         notes.append(f"no classInd.txt in {root}, ucfTrainTestlist/ or annotations/: the classes are the folders")
     else:
         classes = []
-        for ln in _read_lines(lists / "classInd.txt"):
+        for ln in read_lines(lists / "classInd.txt"):
             parts = ln.split()
             if len(parts) != 2 or not parts[0].isdigit():
                 raise UserError(f"{lists / 'classInd.txt'}: expected '<number> <ClassName>' lines, got '{ln}'")
@@ -217,7 +160,7 @@ def ucf101(name: str, root: Path) -> VideoSet:
         by_name.setdefault(k.split("/", 1)[1], []).append(k)
     for f in sorted(lists.glob("*list0[0-9].txt")) if lists else []:  # trainlist01.txt, testlist01.txt ...
         listed = set()
-        for ln in _read_lines(f):
+        for ln in read_lines(f):
             entry = ln.split()[0].replace("\\", "/")
             folder, _, file = entry.rpartition("/")
             if folder:
@@ -234,7 +177,7 @@ def ucf101(name: str, root: Path) -> VideoSet:
         if absent:
             notes.append(f"{f.name}: {len(absent)} listed videos not on disk")
             missing += [f"{f.name}: {k}" for k in absent]
-    vs = _videoset(name, videos, "ucf101", classes, rows, subsets, missing=missing, notes=notes)
+    vs = rows_videoset(name, videos, "ucf101", classes, rows, subsets, missing=missing, notes=notes)
     vs.layout = _layout(root, videos, lists, "lists", "ucfTrainTestlist")
     return vs
 
@@ -275,7 +218,7 @@ def hmdb51(name: str, root: Path) -> VideoSet:
             tags = {}
             for f in sorted(split_dir.glob(f"*_test_split{n}.txt")):
                 cls = f.name[:-len(f"_test_split{n}.txt")]   # the list of that class's videos only
-                tags.update((_entry_key(cls, ln.split()[0]), ln.split()[1]) for ln in _read_lines(f)
+                tags.update((_entry_key(cls, ln.split()[0]), ln.split()[1]) for ln in read_lines(f)
                             if len(ln.split()) >= 2)
             if tags:
                 vs.subsets[f"train{n}"] = np.array([tags.get(k) == "1" for k in keys], dtype=bool)
@@ -295,7 +238,7 @@ def _annotation_files(root: Path, suffix: str) -> list[Path]:
 def kinetics(name: str, root: Path) -> VideoSet:
     entries, notes, used, bad = [], [], [], []
     for f in _annotation_files(root, ".csv"):
-        reader = _csv(f)
+        reader = read_csv(f)
         cols = set(reader.fieldnames or ())
         if not {"youtube_id", "time_start", "time_end"} <= cols:
             continue
@@ -306,7 +249,7 @@ def kinetics(name: str, root: Path) -> VideoSet:
         try:
             for r in reader:
                 t0, t1 = int(float(r["time_start"])), int(float(r["time_end"]))
-                if _segment(t0, t1) is None:
+                if segment(t0, t1) is None:
                     bad.append(f"{f.name} line {reader.line_num}: {r['youtube_id']} [{t0}, {t1}]")
                     continue
                 entries.append((r["label"].strip(), r["youtube_id"].strip(), t0, t1, (r.get("split") or f.stem).strip()))
@@ -325,8 +268,8 @@ def kinetics(name: str, root: Path) -> VideoSet:
             rows.append((found[yid], label, float(t0), float(t1), split))
         else:
             missing.append(clip)
-    vs = _videoset(name, root, "kinetics", sorted({e[0] for e in entries}), rows, missing=missing, notes=notes,
-                   bad_segments=bad)
+    vs = rows_videoset(name, root, "kinetics", sorted({e[0] for e in entries}), rows, missing=missing, notes=notes,
+                       bad_segments=bad)
     untrimmed = sum(r[2] is not None for r in rows)
     vs.layout = (f"annotation CSVs {', '.join(_at(f, root) for f in used)}; videos anywhere under <root>: "
                  f"{len(rows) - untrimmed} trimmed clips <id>_<start>_<end>, {untrimmed} untrimmed <id>")
@@ -368,14 +311,14 @@ def activitynet(name: str, root: Path) -> VideoSet:
             missing.append(f"v_{vid}")
         for a in segments if path else []:
             seg = a.get("segment")
-            t = _segment(*seg) if isinstance(seg, list) and len(seg) == 2 else None
+            t = segment(*seg) if isinstance(seg, list) and len(seg) == 2 else None
             if t is None:
                 bad.append(f"v_{vid} {a['label']} {seg!r}")
                 continue
             rows.append((path, a["label"], *t, subset))
     if unknown:
         raise UserError(f"dataset '{name}': annotated labels not in the taxonomy: {', '.join(sorted(map(str, unknown))[:5])}")
-    vs = _videoset(name, root, "activitynet", classes, rows, missing=missing, bad_segments=bad)
+    vs = rows_videoset(name, root, "activitynet", classes, rows, missing=missing, bad_segments=bad)
     vs.layout = f"annotation JSON {_at(used, root)}; videos v_<id> or <id> anywhere under <root>"
     return vs
 
@@ -384,7 +327,7 @@ def manifest(name: str, path: Path, kind: str = "folder") -> VideoSet:
     """A CSV with columns path, label and optionally start, end (seconds) and subset.
     Relative paths are relative to the CSV's folder."""
     rows, missing, labels, bad = [], [], set(), []
-    reader = _csv(path)
+    reader = read_csv(path)
     if not {"path", "label"} <= set(reader.fieldnames or ()):
         raise UserError(f"{path}: a manifest needs a header with columns path,label "
                         "(optional: start,end,subset); Kinetics roots are the folder of the official CSVs")
@@ -397,7 +340,7 @@ def manifest(name: str, path: Path, kind: str = "folder") -> VideoSet:
             if (t0 is None) != (t1 is None):
                 raise ValueError("give both start and end, or neither")
             labels.add(label)
-            if t0 is not None and _segment(t0, t1) is None:
+            if t0 is not None and segment(t0, t1) is None:
                 bad.append(f"line {reader.line_num}: {r['path'].strip()} [{t0:g}, {t1:g}]")
             elif p.is_file():
                 rows.append((str(p), label, t0, t1, (r.get("subset") or "").strip() or None))
@@ -405,11 +348,11 @@ def manifest(name: str, path: Path, kind: str = "folder") -> VideoSet:
                 missing.append(str(p))
     except (ValueError, TypeError, AttributeError) as e:
         raise UserError(f"{path}: line {reader.line_num} does not parse ({e})") from None
-    return _videoset(name, path.parent, kind, sorted(labels), rows, missing=missing, bad_segments=bad)
+    return rows_videoset(name, path.parent, kind, sorted(labels), rows, missing=missing, bad_segments=bad)
 
 
 def class_list(name: str, path: Path, kind: str = "folder") -> VideoSet:
     """Class names only (one per line), no videos: enough for `labels` and `overlap`."""
-    classes = sorted(set(_read_lines(path)))
-    return _videoset(name, path.parent, kind, classes, [], notes=[f"{path} lists classes only, no videos"])
+    classes = sorted(set(read_lines(path)))
+    return rows_videoset(name, path.parent, kind, classes, [], notes=[f"{path} lists classes only, no videos"])
 
