@@ -224,3 +224,23 @@ def test_tune_out_never_replaces_a_file_it_did_not_write(tmp_path, capsys):
         line = one_error_line(code, err)
         assert needle in line and "give another --out, or move it away" in line
         assert path.read_bytes() == before and not (tmp_path / "cache" / "checkpoints").exists(), "before any trial"
+
+
+@pytest.mark.train
+def test_two_cold_runs_at_once_on_one_cache(tmp_path):
+    """The issue's race: two `run`s started together on an empty cache. The synthetic videos, the GloVe
+    vectors and each frame cache are built once (the other run waits); both finish with the same
+    numbers, no traceback."""
+    cache = tmp_path / "cache"
+    args = ["run", "rest_tiny", "-p", TINY, "--seed", "9", "--set", "recipe.warmup_epochs=0.3",
+            "--set", "recipe.joint_epochs=0.3", "--cache-dir", cache]
+    procs = [_zsarbench(*args, "--results-dir", tmp_path / f"res{i}") for i in range(2)]
+    outs = [p.communicate(timeout=1800) for p in procs]
+    errs = " ".join(e for _, e in outs)
+    assert [p.returncode for p in procs] == [0, 0] and "Traceback" not in errs, errs[-3000:]
+    assert "waiting for another process building" in errs
+    import json
+
+    docs = [json.loads(next((tmp_path / f"res{i}").rglob("*.json")).read_text()) for i in range(2)]
+    assert docs[0]["aggregate"] == docs[1]["aggregate"]
+    assert len(list(cache.glob("synth/*/manifest.json"))) == 1 and _left(cache) == []

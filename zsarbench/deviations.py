@@ -59,9 +59,10 @@ def _refuse(name: str, what: str, fix: str) -> UserError:
     return UserError(f"{what}; {fix}, or pass --accept {name} ({ACCEPTABLE[name]}; recorded in the results)")
 
 
-def settle_videos(vs, role: str, accept: set[str]):
+def settle_videos(vs, role: str, accept: set[str], candidates_only=()):
     """The set a run uses as `role` (source or target), with what it accepts applied: (the set, what
-    was accepted: name -> items). Raises the first deviation it does not accept."""
+    was accepted: name -> items). Raises the first deviation it does not accept. `candidates_only`:
+    classes meant to have no video (a pinned protocol's validation classes: candidates, never scored)."""
     accepted = {}
     bad = vs.deviations.get("bad-segments", [])
     if bad:
@@ -76,7 +77,7 @@ def settle_videos(vs, role: str, accept: set[str]):
                           f"than once: {_listed(twice)}", "remove the repeated rows")
         accepted["duplicate-videos"] = list(twice)
     counts = np.bincount(vs.labels, minlength=len(vs.classes)) if len(vs.classes) else np.zeros(0, int)
-    empty = [c for c, n in zip(vs.classes, counts) if n == 0]
+    empty = [c for c, n in zip(vs.classes, counts) if n == 0 and c not in set(candidates_only)]
     if empty and len(empty) < len(vs.classes):
         if "empty-classes" not in accept:
             raise _refuse("empty-classes", f"dataset '{vs.name}' ({role}): {len(empty)} of its {len(vs.classes)} "

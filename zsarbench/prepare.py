@@ -23,6 +23,7 @@ import numpy as np
 from .data.datasets import VideoSet, check_crop, resolve_dataset
 from .data.frame_cache import attach_frame_cache
 from .data.overlap import OverlapResult, remove_overlap
+from .data.pinned import pinned_classes
 from .engine import dist
 from .artefacts import part_path, read_json, read_or_discard
 from .engine.checkpoint import check_checkpoint, checkpoint_dir, checkpoint_key, load_checkpoint, save_atomic
@@ -127,7 +128,8 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
 
     def dataset(name: str, role: str) -> VideoSet:
         vs = resolve_dataset(name, P, ctx.cache_dir, ctx.progress, ctx.data_roots, allow)
-        vs, found = settle_videos(vs, role, accept)
+        pinned, test = pinned_classes(P.target) if role == "target" else ([], set())
+        vs, found = settle_videos(vs, role, accept, set(pinned) - test)   # pinned val classes have no videos
         for k, v in found.items():
             accepted.setdefault(k, {})[role] = v
         check_crop(vs, R.crop, R.resize)
