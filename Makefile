@@ -87,7 +87,7 @@ reference: install
 	    elif [ -n "$(REF_TUNED)" ]; then echo "reference: $$m on $$p: no tuned overlay ($$o), the protocol as it is"; fi; \
 	    ps="$$ps$${ps:+,}$$p"; done; \
 	  $(ZB_REF) run $$m -p $$ps --results-dir $(RESULTS) --seeds $(REF_SEEDS) $(REF_ARGS) || exit 1; done
-	$(ZB_REF) run $(REF_MAIN) -p $(call commas,$(REF_P50)) --set 'source.remove_overlap_with=[]' \
+	$(ZB_REF) run $(REF_MAIN) -p $(call commas,$(REF_P50)) --set 'source.remove_overlap_with=[]' --accept class-overlap \
 	  --results-dir $(RESULTS) --seeds $(REF_SEEDS) $(REF_ARGS)
 	$(ZB_REF) ablate constraints -m $(REF_MAIN) $(addprefix -p ,$(REF_P50)) --results-dir $(RESULTS) --seeds $(REF_SEEDS) $(REF_ARGS)
 	for a in $(REF_ABLATIONS); do \

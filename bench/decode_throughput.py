@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from zsarbench.data.clip_store import build_clip_store
+from zsarbench.data.identity import relative
 from zsarbench.data.video import open_video, read_frames, sample_clips, write_video
 from zsarbench.data.videoset import VideoSet
 from zsarbench.results import new_results_path, now, provenance, write_json_atomic
@@ -122,7 +123,7 @@ def main():
                 f"decord_resize{a.resize}": video_reader("decord", a.resize, a.frames, a.stride),
                 "torchcodec_native": video_reader("torchcodec", None, a.frames, a.stride),
                 f"torchcodec_resize{a.resize}": video_reader("torchcodec", a.resize, a.frames, a.stride),
-                "clip_store": lambda p, rng: store.clips(p, 1, rng),
+                "clip_store": lambda p, rng: store.clips(relative(p, folder), 1, rng),   # slots: paths under the root
                 **({f"torchcodec_cuda_resize{a.resize}": video_reader("torchcodec", a.resize, a.frames, a.stride,
                                                                        a.device)} if a.device.startswith("cuda") else {}),
             }, paths, a.clips)

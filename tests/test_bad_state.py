@@ -307,8 +307,8 @@ def test_corrupt_synthetic_manifest_is_one_warning_then_written_again(cache_dir,
 
 
 def test_corrupt_glove_cache_is_one_warning_then_built_again(tmp_path, capsys):
-    from zsarbench.text.embeddings import _glove_keyedvectors
-    kv = _file(tmp_path / "embeddings" / "glove-6b-50d.kv")       # its vectors file missing, itself not gensim's
+    from zsarbench.text.embeddings import _glove_keyedvectors, glove_cache_path
+    kv = _file(glove_cache_path(tmp_path))       # its vectors file missing, itself not gensim's
     stale = [_stale(kv, dead_pid(), ".vectors.npy"), _file(kv.with_name(f"{kv.name}.{dead_pid()}.part"))]
     assert _glove_keyedvectors(tmp_path).has_index_for("running")
     line = one_line(capsys.readouterr().err)

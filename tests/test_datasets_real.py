@@ -275,6 +275,7 @@ def test_complete_run_trains_once_for_two_targets(roots, tmp_path, cache_dir):
     res_dir = tmp_path / "results"
     r = run_cli("run", "rest_tiny", "-p", f"{tmp_path / 'mini-ucf.toml'},{tmp_path / 'mini-hmdb.toml'}",
                 "--cache-dir", str(cache_dir), "--results-dir", str(res_dir), "--allow-nonstandard",  # miniatures
+                "--accept", "empty-classes",   # UCF101's Skijet (in classInd.txt) has no videos: dropped, recorded
                 *[f"--data-root={k}={roots[k]}" for k in ("kinetics700", "ucf101", "hmdb51", "activitynet")])
     assert r.returncode == 0, r.stderr[-3000:]
     ucf = json.loads(next((res_dir / "mini-ucf").glob("*.json")).read_text())
@@ -287,7 +288,8 @@ def test_complete_run_trains_once_for_two_targets(roots, tmp_path, cache_dir):
     assert src["missing_videos"] == [roots["missing_clip"]]
     assert ucf["checkpoint"]["reused"] is False and hmdb["checkpoint"]["reused"] is True
     assert ucf["checkpoint"]["key"] == hmdb["checkpoint"]["key"]
-    assert len(ucf["splits"]) == 1 and len(ucf["splits"][0]["unseen_classes"]) == 5
+    assert len(ucf["splits"]) == 1 and len(ucf["splits"][0]["unseen_classes"]) == 4
+    assert ucf["data"]["accepted"] == {"empty-classes": {"target": ["Skijet"]}} and hmdb["data"]["accepted"] == {}
     assert ucf["data"]["skipped_videos"] == [str(roots["ucf101"] / "UCF-101" / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g03_c01.avi")]
     assert [len(s["unseen_classes"]) for s in hmdb["splits"]] == [2, 2] and hmdb["data"]["target"]["n_evaluated"] == 8
     assert ucf["data"]["allow_nonstandard"] is True

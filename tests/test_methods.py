@@ -47,7 +47,9 @@ def test_every_method_trains_and_evaluates_through_run(method, tmp_path, cache_d
     semantic = method.startswith("e2e")
     assert res["method"]["space"] == ("semantic" if semantic else "visual")
     assert res["transfer"]["variant"] == ("label-nn" if semantic else "all")
-    assert res["data"]["label_words"] == {"table": "glove", "rules": {"source": "synth", "target": "synth"}}
+    words = res["data"]["label_words"]
+    assert (words["table"], words["rules"]) == ("glove", {"source": "synth", "target": "synth"})
+    assert words["class_names_file"] is None and len(words["digest"]) == 16   # the dataset rules' words, digested
     assert all(("edges" in sp) != semantic for sp in res["splits"]), "transfer only in the visual space"
     assert (res["training"]["train"]["steps"] == 4 if semantic      # one stage of warm-up + joint epochs
             else res["training"]["warmup"]["steps"] == res["training"]["joint"]["steps"] == 2)

@@ -235,7 +235,7 @@ def test_data_cache_decodes_each_dataset_once_and_lists_unreadable_files(micro):
     built = meta.stat().st_mtime_ns
     cached = attach_frame_cache(vs, micro["base"])     # what `run --set recipe.frame_cache=true` does
     assert cached.frame_cache.root == meta.parent and meta.stat().st_mtime_ns == built, "found, not rebuilt"
-    assert sorted(cached.frame_cache.unreadable) == micro["bad"]
+    assert sorted(str(vs.root / p) for p in cached.frame_cache.unreadable) == micro["bad"]
 
 
 @pytest.mark.train

@@ -135,10 +135,11 @@ def test_a_killed_trial_is_failed_and_its_point_retried(tmp_path, monkeypatch):
 
     import optuna
 
+    from zsarbench import study as S
     from zsarbench import tune as T
 
-    monkeypatch.setattr(T, "HEARTBEAT_S", 1)
-    monkeypatch.setattr(T, "GRACE_S", 1)
+    monkeypatch.setattr(S, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(S, "GRACE_S", 1)
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     study = T.open_study("s", storage, seed=0, prune=False)
     trial = study.ask()

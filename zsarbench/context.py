@@ -22,8 +22,10 @@ def user_config_dir() -> Path:
 
 
 def command_line() -> str:
-    """The command as typed, for the results file (`command`)."""
-    return "zsarbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    """The command as typed, for the results file (`command`), with any password in it redacted."""
+    from .redact import redact
+
+    return redact("zsarbench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
 
 
 def _quiet(*args, **kwargs) -> None:
@@ -36,6 +38,15 @@ def _rank_zero() -> bool:
     from .engine import dist   # imports torch: only once a command runs an experiment
 
     return dist.is_main()
+
+
+def literal(console):
+    """A one-line log on a rich console that prints its text as it is (no markup: a path or a value
+    with brackets stays whole), warnings and notes in yellow."""
+    def log(message: str) -> None:
+        console.print(message, markup=False, highlight=False,
+                      style="yellow" if str(message).startswith(("warning", "note")) else None)
+    return log
 
 
 @dataclass
@@ -52,6 +63,7 @@ class RunContext:
     writes_outputs: bool = field(default_factory=_rank_zero)   # results files (results.write_results) and logs
     train: bool = True           # False: a model not in the cache is an error, not a training (`verify --rerun`)
     tensorboard: Path | None = None  # --tensorboard DIR: live training curves (engine/curves.py)
+    accept: tuple = ()           # --accept NAME: inputs that change the protocol, accepted and recorded (deviations.py)
 
 
 def check_outputs(cache_dir: Path | None = None, results_dir: Path | None = None, out_dir: Path | None = None,
@@ -73,14 +85,16 @@ def check_outputs(cache_dir: Path | None = None, results_dir: Path | None = None
 
 def make_context(cache_dir: Path | None = None, results_dir: Path = Path("results"), device: str = "auto",
                  progress=None, data_roots: dict | None = None, resume: bool = True,
-                 result_folders=(), allow_nonstandard: bool = False, tensorboard: Path | None = None) -> RunContext:
+                 result_folders=(), allow_nonstandard: bool = False, tensorboard: Path | None = None,
+                 accept=()) -> RunContext:
     """The context of one command: its own command line; logs through the progress display on rank 0
     and nowhere on torchrun's other ranks. The cache and results folders (and RESULTS_DIR/<name> of
     `result_folders`) are checked first (check_outputs)."""
     check_outputs(cache_dir, results_dir, result_folders=result_folders, cache=True,
                   out_dir=Path(tensorboard) if tensorboard else None)
     writes = _rank_zero()
-    log = (progress.console.print if progress is not None else print) if writes else _quiet
+    log = (literal(progress.console) if progress is not None else print) if writes else _quiet
     return RunContext(Path(cache_dir) if cache_dir else default_cache_dir(), Path(results_dir), device,
                       command_line(), progress, log, dict(data_roots or {}), resume, allow_nonstandard,
-                      writes_outputs=writes, tensorboard=Path(tensorboard) if tensorboard else None)
+                      writes_outputs=writes, tensorboard=Path(tensorboard) if tensorboard else None,
+                      accept=tuple(accept))

@@ -2,25 +2,29 @@
 
 An entry holds its own spec and is used only if that equals the requested one, so a changed
 checkpoint or sampling is never mixed up; rank 0 writes it atomically (engine/dist.py). An entry
-that cannot be read is reported, deleted and extracted again (artefacts.read_or_discard).
+that cannot be read is reported, deleted and extracted again (artefacts.read_or_discard). The
+videos are keyed by content (videoset.fingerprint: relative path, size and content hash, class,
+segment), so a re-encoded video is a new entry and a moved dataset or cache finds its entries; the
+skipped videos it lists are stored relative to the dataset root for the same reason.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .artefacts import part_path, read_or_discard, remove_stale_parts
+from .artefacts import read_or_discard, write_atomic
 from .data.datasets import VideoSet, skipped_error
+from .data.identity import relative
+from .data.videoset import fingerprint   # noqa: F401  (the videos' identity; re-exported for its users)
 from .engine import dist
 from .evaluate import class_means
 
-FEATURE_CACHE_VERSION = 2      # bump when what is stored or how it is keyed changes
+FEATURE_CACHE_VERSION = 3      # bump when what is stored or how it is keyed changes (3: videos by content)
 
 
 @dataclass
@@ -33,14 +37,6 @@ class Features:
     key: str
     cached: bool                  # True: read from the cache, no video or network touched
     small: list[str] = field(default_factory=list)  # those of `bad` smaller than the crop
-
-
-def fingerprint(vs: VideoSet) -> str:
-    """The identity of a set of videos (paths, and segment windows where a file holds several)."""
-    h = hashlib.sha256("\n".join(vs.paths).encode())
-    if vs.starts is not None:
-        h.update(np.stack([vs.starts, vs.ends]).tobytes())
-    return h.hexdigest()[:12]
 
 
 def feature_spec(ckpt_key: str, vs: VideoSet, recipe, frames: int, n_clips: int) -> dict:
@@ -60,8 +56,9 @@ def read_features(path: Path, spec: dict, vs: VideoSet) -> Features | None:
     with np.load(path, allow_pickle=False) as z:
         if json.loads(str(z["spec"])) != spec:
             return None
-        feats, index, means, bad = z["features"], z["index"], z["class_means"], [str(p) for p in z["bad"]]
-        small = [str(p) for p in z["small"]] if "small" in z.files else []
+        where = lambda p: str(Path(vs.root) / p) if not Path(p).is_absolute() else p   # noqa: E731
+        feats, index, means = z["features"], z["index"], z["class_means"]
+        bad, small = ([where(str(p)) for p in z[k]] for k in ("bad", "small"))
     if len(feats) != len(index) or (len(index) and not 0 <= index.min() <= index.max() < len(vs)):
         raise ValueError(f"{len(feats)} features for {len(index)} videos of {len(vs)}")
     return Features(feats, index, vs.labels[index], means, bad, path.stem, True, small)
@@ -85,16 +82,11 @@ def cached_features(method, spec: dict, vs: VideoSet, recipe, ctx, desc: str,
     labels = vs.labels[enc.index]
     means = class_means(enc.features, labels, len(vs.classes))
     if dist.is_main():  # under torchrun every rank holds the gathered features; rank 0 writes them
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = part_path(path)
-        with open(tmp, "wb") as f:
-            np.savez(f, features=enc.features, index=enc.index, bad=np.array(enc.bad_paths, dtype=str),
-                     small=np.array(enc.small_paths, dtype=str), class_means=means,
-                     spec=json.dumps(spec, sort_keys=True))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        remove_stale_parts(path)
+        rel = lambda paths: np.array([relative(p, Path(vs.root)) for p in paths], dtype=str)  # noqa: E731
+        write_atomic(path, lambda f: np.savez(f, features=enc.features, index=enc.index, bad=rel(enc.bad_paths),
+                                              small=rel(enc.small_paths), class_means=means,
+                                              spec=json.dumps(spec, sort_keys=True)),
+                     "features", need=enc.features.nbytes + means.nbytes)
         path.with_name(f".{path.stem}.part.npz").unlink(missing_ok=True)   # the name before pids were added
     return Features(enc.features, enc.index, labels, means, list(enc.bad_paths), path.stem, False,
                     list(enc.small_paths))

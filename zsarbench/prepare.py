@@ -23,10 +23,12 @@ import numpy as np
 from .data.datasets import VideoSet, check_crop, resolve_dataset
 from .data.frame_cache import attach_frame_cache
 from .data.overlap import OverlapResult, remove_overlap
+from .data.pinned import pinned_classes
 from .engine import dist
 from .artefacts import part_path, read_json, read_or_discard
 from .engine.checkpoint import check_checkpoint, checkpoint_dir, checkpoint_key, load_checkpoint, save_atomic
 from .engine.train import TrainState, pick_device
+from .deviations import check_seen, check_target, settle_overlap, settle_videos
 from .errors import UserError
 from .feature_cache import Features, cached_features, feature_spec, fingerprint
 from .protocol import Protocol
@@ -50,6 +52,8 @@ class Data:
     target_vecs: np.ndarray | None
     allow_nonstandard: bool = False   # trees that do not match their signature were accepted (--allow-nonstandard)
     names: dict = field(default_factory=dict)   # the protocol's class-name file: dataset -> class -> words (text/names.py)
+    accepted: dict = field(default_factory=dict)   # inputs that change the protocol, accepted: name -> what (deviations.py)
+    accept: list = field(default_factory=list)     # what the run accepts (--accept and the protocol's `accept`)
 
 
 @dataclass
@@ -116,15 +120,22 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
     """Source with the classes that overlap the targets removed, and the target, with label vectors.
     target=False leaves the target dataset unread (None): seen-class work only (`zsarbench tune`);
     the datasets of source.remove_overlap_with are still read for their class names, as they define
-    the seen classes."""
+    the seen classes. Inputs that change the protocol (deviations.py) are refused here, before any
+    video is decoded, unless the run accepts them (then recorded in Data.accepted)."""
     R = P.recipe
     dist.others_wait()  # torchrun: rank 0 generates data and builds caches first (up to main_done)
     emb = load_embedding(P.embedding.name, str(ctx.cache_dir))
     allow = ctx.allow_nonstandard
     names = class_names_of(P)
+    accept = set(P.accept) | set(getattr(ctx, "accept", ()))
+    accepted: dict = {}
 
-    def dataset(name: str) -> VideoSet:
+    def dataset(name: str, role: str) -> VideoSet:
         vs = resolve_dataset(name, P, ctx.cache_dir, ctx.progress, ctx.data_roots, allow)
+        pinned, test = pinned_classes(P.target) if role == "target" else ([], set())
+        vs, found = settle_videos(vs, role, accept, set(pinned) - test)   # pinned val classes have no videos
+        for k, v in found.items():
+            accepted.setdefault(k, {})[role] = v
         check_crop(vs, R.crop, R.resize)
         check_names(names, vs)
         return vs
@@ -134,42 +145,48 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
             vs = attach_frame_cache(vs, ctx.cache_dir, R.resize or None, ctx.progress)
         return vs
 
-    # both sets read and checked (signature, crop) before either is decoded into the frame cache:
-    # a wrong target root is the run's only line, whatever the state of the cache
-    source = dataset(P.source.dataset)
-    target_set = dataset(P.target.dataset) if target else None
-    source = cached(source)
+    # both sets read and checked (signature, crop, what the protocol accepts, overlap, class counts)
+    # before either is decoded into the frame cache: a wrong input is the run's only line
+    source = dataset(P.source.dataset, "source")
+    target_set = dataset(P.target.dataset, "target") if target else None
     _, source_vecs = words_and_vectors(source, emb, names=names)
     others = {}
     for name in P.source.remove_overlap_with:
-        vs = source if name == P.source.dataset else resolve_dataset(name, P, ctx.cache_dir, ctx.progress,
-                                                                     ctx.data_roots, allow)
+        vs = (source if name == P.source.dataset else target_set if target and name == P.target.dataset else
+              resolve_dataset(name, P, ctx.cache_dir, ctx.progress, ctx.data_roots, allow))
         check_names(names, vs)
         others[name] = (vs.classes, words_and_vectors(vs, emb, names=names)[1])
     overlap = remove_overlap(source.classes, source_vecs, others, P.source.tau)
+    check_seen(P, len(source.classes), len(overlap.removed), len(overlap.kept))
+    if target:
+        _, target_vecs = words_and_vectors(target_set, emb, names=names)
+        kept_vecs = source_vecs[[source.classes.index(c) for c in overlap.kept]]
+        for k, v in settle_overlap(P, overlap.kept, kept_vecs, target_set.classes, target_vecs, accept).items():
+            accepted.setdefault(k, {})["source"] = v   # training classes that are target classes
+        check_target(P, target_set.classes)
+    source = cached(source)
     seen = source.subset_classes(overlap.kept)
     seen_words, seen_vecs = words_and_vectors(seen, emb, names=names)
+    if accepted:
+        ctx.log(f"warning: accepted inputs that change the protocol (recorded in the results): {', '.join(accepted)}")
     if not target:
         dist.main_done()
         ctx.log(f"source {source.name}: training on {len(seen.classes)} classes / {len(seen)} videos "
                 f"(removed {len(overlap.removed)} overlapping); target not read (seen classes only)")
-        return Data(source, overlap, seen, seen_words, seen_vecs, None, None, allow, names)
+        return Data(source, overlap, seen, seen_words, seen_vecs, None, None, allow, names=names,
+                    accepted=accepted, accept=sorted(accept))
     target = cached(target_set)
-    _, target_vecs = words_and_vectors(target, emb, names=names)
-    leaked = sorted(set(seen.classes) & set(target.classes))
-    if leaked:  # a target class among the training classes would make the test not zero-shot
-        ctx.log(f"[yellow]warning: {len(leaked)} target classes are also training classes: "
-                f"{', '.join(leaked[:5])}; add the target to source.remove_overlap_with[/yellow]")
     subset = P.source.subset_name
     ctx.log(f"source {source.name}: {len(source.classes)} classes, removed {len(overlap.removed)} "
             f"overlapping (tau {P.source.tau}), training on {len(seen.classes)} classes / {len(seen)} videos"
             + (f" (the {subset} subset)" if subset else ""))
     nominal = re.fullmatch(r"K(\d+)", subset)
     if nominal and int(nominal[1]) != len(seen.classes):  # E2E's subsets are named by their word2vec size
-        ctx.log(f"[yellow]note: {subset} keeps {len(seen.classes)} classes here, not {nominal[1]}: overlap "
-                f"removal under {P.embedding.name} is not E2E's word2vec run[/yellow]")
+        ctx.log(f"note: {subset} keeps {len(seen.classes)} classes here, not {nominal[1]}: overlap "
+                f"removal under {P.embedding.name} is not E2E's word2vec run")
     dist.main_done()
-    return Data(source, overlap, seen, seen_words, seen_vecs, target, target_vecs, allow, names)
+    return Data(source, overlap, seen, seen_words, seen_vecs, target, target_vecs, allow, names=names,
+                accepted=accepted, accept=sorted(accept))
 
 
 def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_options: dict | None = None) -> Model:
@@ -178,6 +195,7 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
     only when a feature needs it (`ensure_loaded`)."""
     # the protocol's [method] table (a tuned overlay's method options), then --set method.* over it
     method = create_method(method_name, **{**P.method, **(method_options or {})})
+    method.cache_dir = ctx.cache_dir   # where digests of its own files (pretrained weights) are memoised
     R, seen = P.recipe, data.seen
     source_id = {"dataset": P.source.dataset, "videos": fingerprint(seen), "classes": seen.classes,
                  "embedding": embedding_id(P.embedding.name)}

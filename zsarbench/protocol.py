@@ -19,8 +19,10 @@ from typing import Annotated
 
 import numpy as np
 
+from .deviations import ACCEPTABLE
 from .errors import UserError, did_you_mean
 from .fields import OneOf, Range, check_value
+from .inputs import read_text
 from .protocol_search import find_file, protocol_files, resolve_include
 
 
@@ -145,6 +147,9 @@ class Protocol:
     # method options (e.g. depth = 6), merged under --set method.* by prepare.train_or_reuse; a tuned
     # overlay (`zsarbench tune`) carries its best point's here. Checked by the method on creation.
     method: dict = field(default_factory=dict)
+    # inputs that change what is measured which this protocol means to accept (deviations.py: e.g.
+    # "class-overlap" for a protocol without overlap removal); recorded, and marked in the tables
+    accept: list[Annotated[str, OneOf(*ACCEPTABLE)]] = field(default_factory=list)
     path: str = ""
 
     def to_dict(self) -> dict:
@@ -193,7 +198,7 @@ def _read_toml(path: Path, chain: tuple = ()) -> dict:
     if not path.is_file():
         raise UserError(f"protocol file {path} not found")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(read_text(path, "protocol file"))   # UTF-8, with or without a byte-order mark
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"malformed protocol file {path}: {e}") from None
     _anchor_class_names(data, path.parent)
@@ -350,7 +355,7 @@ TUNED_MARK = "# zsarbench-tuned: "   # an overlay's line holding its tuning reco
 def tuned_record(path) -> dict | None:
     """The tuning record of an overlay written by `zsarbench tune` (its TUNED_MARK line), else None."""
     try:
-        lines = Path(path).read_text().splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig", errors="replace").splitlines()
     except (OSError, TypeError):
         return None
     line = next((x for x in lines if x.startswith(TUNED_MARK)), None)

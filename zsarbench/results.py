@@ -73,9 +73,9 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_json_atomic(path: Path, obj) -> None:
+def write_json_atomic(path: Path, obj, what: str = "file") -> None:
     """`obj` as indented JSON, written atomically (artefacts.write_text_atomic)."""
-    write_text_atomic(path, json.dumps(obj, indent=1, default=_jsonable) + "\n")
+    write_text_atomic(path, json.dumps(obj, indent=1, default=_jsonable) + "\n", what)
 
 
 def _jsonable(o):
@@ -161,6 +161,8 @@ def prepared_fields(prep, device: str) -> dict:
                        "n_videos": len(prep.target), "n_evaluated": int(len(prep.target_feats.index)),
                        "missing_videos": prep.target.missing, **dataset_fields(prep.target)},
             "allow_nonstandard": prep.data.allow_nonstandard,
+            # inputs that change the protocol, accepted by --accept or the protocol's `accept` (deviations.py)
+            "accept": list(prep.data.accept), "accepted": prep.data.accepted,
             "skipped_videos": sorted({p for st in stages for p in st.get("skipped", [])} | bad),
             "too_small_videos": sorted({p for st in stages for p in st.get("too_small", [])} | small),
             "label_words": words_record(P, prep.data, m),
@@ -213,8 +215,8 @@ def ablation_row(row_id: str, key: str, cells: dict, prep, variant: str, embeddi
             "variant": variant, "embedding": embedding, "label_table": label_table(embedding), "recipe": recipe,
             "label_words": words_record(prep.protocol, prep.data, m, embedding),
             **({"pretrained_from": pretrained} if pretrained else {}),
-            "data": {"allow_nonstandard": prep.data.allow_nonstandard, "source": dataset_fields(prep.source),
-                     "target": dataset_fields(prep.target)},
+            "data": {"allow_nonstandard": prep.data.allow_nonstandard, "accepted": prep.data.accepted,
+                     "source": dataset_fields(prep.source), "target": dataset_fields(prep.target)},
             "frames": prep.protocol.recipe.frames or getattr(m, "frames", None),
             "test_clips": prep.protocol.recipe.test_clips, "cost": prep.cost,
             "checkpoint": {"key": prep.key, "path": str(prep.ckpt), "reused": not trained,
@@ -242,9 +244,13 @@ def write_results(doc: dict, ctx, protocol: str, stem: str, predictions: dict | 
     if not ctx.writes_outputs:
         return None
     path = new_results_path(ctx.results_dir, protocol, stem)
-    if predictions:
-        from .predictions import write_predictions
+    try:
+        if predictions:
+            from .predictions import write_predictions
 
-        doc["predictions"] = write_predictions(path, predictions)
-    write_json_atomic(path, doc)
+            doc["predictions"] = write_predictions(path, predictions)
+        write_json_atomic(path, doc, "results file")
+    except BaseException:   # not even a reserved empty file is left (a full disk, an interrupt)
+        path.unlink(missing_ok=True)
+        raise
     return path

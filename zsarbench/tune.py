@@ -17,9 +17,10 @@ of it (Method.warmup_is_prefix: ResT and the two-stream models), that training c
 rung's warm-up end state instead of training the warm-up again (prepare.continue_warmup; the same
 weights as training it whole). Methods or recipes without both stages have no rung.
 
-The study lives in an Optuna storage (SQLite under the cache by default; any RDB URL shared by
-several processes), named <method>--<protocol>--<hash of the space and the fixed overrides>, and is
-resumed when it exists. The outcome: an overlay protocol that includes the protocol, keeps its name
+The study lives in an Optuna storage (study.py: SQLite under the cache by default, or a database
+server shared by several processes; a sampler seeded per trial; one-line database errors), named
+<method>--<protocol>--<hash of the space and the fixed overrides>, and is resumed when it exists.
+Its storage URL is written and printed only redacted (redact.py). The outcome: an overlay protocol that includes the protocol, keeps its name
 and sets the best point (overlay_text), with a tuning record line (TUNED_MARK: study, trials by
 state, the trials' seconds, space; `protocol.tuned_record`) that every result of the overlay copies into its
 `protocol.tuned` (results.protocol_fields), so the tables show it as a tuned row with its budget;
@@ -34,14 +35,16 @@ import json
 import os
 import time
 import tomllib
-import warnings
 from pathlib import Path
 
 from .artefacts import write_text_atomic
 from .errors import UserError
 from .fields import check_value
-from .protocol import TUNED_MARK, Protocol, Recipe, deep_merge, load_protocol
+from .inputs import read_text
+from .protocol import TUNED_MARK, Protocol, Recipe, deep_merge, load_protocol, tuned_record
 from .protocol_search import by_file_name
+from .redact import redact
+from .study import default_storage, open_study, storage_errors  # noqa: F401  (default_storage: cli/tuning.py)
 
 
 # ----------------------------------------------------------------------------- the space
@@ -49,8 +52,8 @@ from .protocol_search import by_file_name
 def read_space(path: Path) -> dict:
     """A search space from a TOML file: [recipe.joint_lr] low = 1e-5 high = 3e-4 log = true ..."""
     try:
-        data = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
+        data = tomllib.loads(read_text(Path(path), "search space"))
+    except tomllib.TOMLDecodeError as e:
         raise UserError(f"search space {path}: {e}") from None
     return {f"{section}.{name}": spec for section, table in data.items() for name, spec in table.items()}
 
@@ -151,47 +154,8 @@ def make_objective(method: str, protocol: str, overrides: dict, method_options: 
 
 # ----------------------------------------------------------------------------- the study
 
-def default_storage(cache_dir: Path) -> str:
-    path = Path(cache_dir) / "tune" / "studies.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
-
-
-# A trial whose process was killed stops beating; the next `tune` on the study marks it failed and
-# retries its point (RetryHeartbeatStaleTrialCallback), so its checkpoint resumes instead of a new draw.
-HEARTBEAT_S, GRACE_S = 30, 120
-
-
-def rdb_storage(url: str):
-    """Optuna's RDBStorage of `url` with heartbeats, so a killed trial is failed and retried."""
-    import optuna
-
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)   # heartbeats: stable since 2.8
-    return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                      heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
-
-
 def study_name(method: str, P: Protocol, space: dict, overrides: dict, method_options: dict) -> str:
     return f"{method}--{P.name}--{space_hash(space, overrides, method_options)}"
-
-
-def open_study(name: str, storage: str, seed: int, prune: bool, create: bool = True):
-    """The study `name` in `storage`, created or resumed (load_if_exists). The sampler's seed is
-    `seed` plus the number of trials already there, so a resumed study does not re-draw the points
-    of its first trials."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if prune else optuna.pruners.NopPruner()
-    if not create:
-        try:
-            return optuna.load_study(study_name=name, storage=storage)
-        except KeyError:
-            raise UserError(f"no study '{name}' in {storage}; `zsarbench tune` creates it") from None
-    study = optuna.create_study(study_name=name, storage=rdb_storage(storage), direction="maximize",
-                                load_if_exists=True, pruner=pruner)
-    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
-    return study
 
 
 def trial_rows(study) -> list[dict]:
@@ -217,6 +181,24 @@ def overlay_path(method: str, P: Protocol, cache_dir: Path, out: Path | None = N
     """--out, else CACHE/tuned/<method>--<protocol>.toml: a user's folder, never the installed package
     (the reference overlays of `make tune-reference` go to the repository's protocols/tuned/ by --out)."""
     return Path(out) if out is not None else Path(cache_dir) / "tuned" / f"{method}--{P.name}.toml"
+
+
+def check_overlay_path(path: Path, method: str, P: Protocol) -> None:
+    """Before any trial: the overlay may replace only a file that `zsarbench tune` wrote for this method
+    and protocol (its tuning record says so); anything else at `path` is the user's and stays."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--out {path} is a folder: give the overlay's file name")
+    if not path.exists() and not path.is_symlink():
+        return
+    try:
+        record = tuned_record(path)
+    except UserError:
+        record = None
+    if not record or not str(record.get("study", "")).startswith(f"{method}--{P.name}--"):
+        whose = "not an overlay written by `zsarbench tune`" if not record else \
+            f"the overlay of another study ({record.get('study')})"
+        raise UserError(f"{path} exists and is {whose}: it is not replaced; give another --out, or move it away")
 
 
 def _toml_value(v) -> str:
@@ -295,30 +277,36 @@ def tune(method: str, protocol: str, overrides: dict, method_options: dict, spac
 
     check_space(space)
     P = load_protocol(protocol, overrides)
+    path = overlay_path(method, P, ctx.cache_dir, out)
+    check_overlay_path(path, method, P)   # before any trial: never replaces a file tune did not write
     storage = storage or default_storage(ctx.cache_dir)
+    shown = redact(storage)               # what is written and printed: the password never is
     name = study_name(method, P, space, overrides, method_options)
     study = open_study(name, storage, seed, prune)
-    before, started, t0 = len(study.trials), now(), time.time()
-    ctx.log(f"study {name} in {storage}: {before} trials so far")
-    callbacks = [lambda st, tr: on_trial(st, tr)] if on_trial else []
-    study.optimize(make_objective(method, protocol, overrides, method_options, space, ctx, prune),
-                   n_trials=trials, timeout=timeout, callbacks=callbacks, gc_after_trial=True)
-    best = best_trial(study)
-    if best is None:
-        raise UserError(f"study {name}: no trial completed, so there is no best point to write")
-    path = overlay_path(method, P, ctx.cache_dir, out)
-    comment = (f"Tuned by `{command}` on the seen classes only (zsarbench/tune.py).\n"
-               f"Best seen-class CV top-1 {best.value:.3f} (trial {best.number} of {len(study.trials)}); "
-               f"study {name} in {storage}.\nNot a ZSAR result: run `zsarbench run {method} -p {path}` for that.")
-    record = tuning_record(study, name, storage, space, overrides, method_options, seed, best)
+    with storage_errors(storage):
+        before, started, t0 = len(study.trials), now(), time.time()
+        ctx.log(f"study {name} in {shown}: {before} trials so far")
+        callbacks = [lambda st, tr: on_trial(st, tr)] if on_trial else []
+        study.optimize(make_objective(method, protocol, overrides, method_options, space, ctx, prune),
+                       n_trials=trials, timeout=timeout, callbacks=callbacks, gc_after_trial=True)
+        best = best_trial(study)
+        if best is None:
+            raise UserError(f"study {name}: no trial completed, so there is no best point to write")
+        rows, n_trials = trial_rows(study), len(study.trials)
+        record = tuning_record(study, name, shown, space, overrides, method_options, seed, best)
+    comment = (f"Tuned by `{redact(command)}` on the seen classes only (zsarbench/tune.py).\n"
+               f"Best seen-class CV top-1 {best.value:.3f} (trial {best.number} of {n_trials}); "
+               f"study {name} in {shown}.\nNot a ZSAR result: run `zsarbench run {method} -p {path}` for that.")
+    check_overlay_path(path, method, P)   # again: a file may have appeared there during the trials
     if path.exists():   # generated: the study's newer best replaces it (the older point stays in the study)
         ctx.log(f"overlay {path}: replaced with the study's best point (trial {best.number})")
-    write_text_atomic(path, overlay_text(path, P, overrides, method_options, best.params, comment, record) + "\n")
-    doc = tune_document(method, P, command, overrides, {"name": name, "storage": storage, "direction": "maximize",
-                        "sampler": f"TPESampler(seed={seed} + trials before this call)",
+    write_text_atomic(path, overlay_text(path, P, overrides, method_options, best.params, comment, record) + "\n",
+                      "the tuned overlay")
+    doc = tune_document(method, P, redact(command), overrides, {"name": name, "storage": shown, "direction": "maximize",
+                        "sampler": f"TPESampler seeded per trial from (seed={seed}, trial number)",
                         "pruner": "MedianPruner(n_startup_trials=2) at the warm-up rung" if prune else None,
                         "space": space, "method_options": method_options},
-                        trial_rows(study), {"number": best.number, "value": best.value, "params": best.params},
-                        str(path), {"trials_before": before, "trials_after": len(study.trials), "started": started,
+                        rows, {"number": best.number, "value": best.value, "params": best.params},
+                        str(path), {"trials_before": before, "trials_after": n_trials, "started": started,
                                     "seconds": round(time.time() - t0, 2)})
     return doc, path, write_results(doc, ctx, P.name, f"{method}-tune")

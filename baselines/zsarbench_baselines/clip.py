@@ -75,7 +75,11 @@ class ClipFrames(Method):
         cm.check_arch(cfg["arch"], cfg["weights"], name)
         super().__init__(**cfg)
         self.name, self.model, self.frames, self.seed = name, None, cfg["frames"], 0
-        self._sha = cm.weights_sha256(Path(cfg["weights"])) if cfg["weights"] else ""
+
+    @property
+    def _sha(self) -> str:
+        """The weights' sha256, hashed when a key or a record needs it (memoised under the run's cache)."""
+        return cm.weights_sha256(Path(self.cfg["weights"]), self.cache_dir) if self.cfg["weights"] else ""
 
     def config(self) -> dict:
         """The checkpoint key's view: the weights by content; the template only where it shapes

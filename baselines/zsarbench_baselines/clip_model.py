@@ -111,9 +111,10 @@ def tokenizer(arch: str):
     return open_clip().get_tokenizer(arch)
 
 
-def weights_sha256(path: Path) -> str:
-    """sha256 of the weights file (memoised per path, size and mtime, on disk: a large file is hashed once)."""
-    return file_sha256(path)
+def weights_sha256(path: Path, cache_dir: Path | None = None) -> str:
+    """sha256 of the weights file (memoised per path, size and mtime, on disk under the run's cache
+    folder: a large file is hashed once)."""
+    return file_sha256(path, cache_dir)
 
 
 def prompts(class_words: list[list[str]], templates: list[str]) -> list[str]:

@@ -56,14 +56,25 @@ class TwoStream(ResTHeads):
     def forward(self, feats: torch.Tensor, words: torch.Tensor | None = None) -> dict:
         """feats (B, T, p) frame features; words (B, N) (masked) word ids or None -> x, cls_logits,
         and with words mlm_logits (B, N, V)."""
-        _, state = self.visual(self.drop(self.proj(feats)))
+        _, state = _run_rnn(self.visual, self.drop(self.proj(feats)))
         h = state[0] if self.cell == "lstm" else state         # (layers, B, dim)
         x = self.out_norm(h[-1])
         out = {"x": x, "cls_logits": self.cls_head(x)}
         if words is not None:
-            seq, _ = self.text(self.drop(self.word_emb(words)), state)
+            seq, _ = _run_rnn(self.text, self.drop(self.word_emb(words)), state)
             out["mlm_logits"] = self.mlm_head(seq)
         return out
+
+
+def _run_rnn(rnn: nn.Module, x: torch.Tensor, state=None):
+    """rnn(x, state), in fp32 under CPU autocast: autocast casts RNNs to bf16 there, and oneDNN has no
+    bf16 LSTM on CPUs without AVX-512 BF16 (AVX2: "could not create a primitive descriptor")."""
+    if x.device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+        return rnn(x, state)
+    f32 = lambda t: t.float()   # noqa: E731
+    with torch.autocast("cpu", enabled=False):
+        state = None if state is None else tuple(map(f32, state)) if isinstance(state, tuple) else f32(state)
+        return rnn(f32(x), state)
 
 
 class TwoStreamMethod(ResTMethod):

@@ -12,11 +12,14 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
+from ..deviations import ACCEPTABLE
 from .lineprogress import LineProgress
 
-console = Console(stderr=True)
+# Both print text as it is (markup=False): a user's value in a message ('[a,b]', a path with brackets)
+# is never read as rich markup; colour is given with style= where wanted.
+console = Console(stderr=True, markup=False, highlight=False)
 # Piped output (files, CI logs, tests) gets wide lines instead of names folded mid-word.
-out = Console(width=None if sys.stdout.isatty() else 160)
+out = Console(width=None if sys.stdout.isatty() else 160, markup=False)
 
 
 def make_progress() -> Progress | LineProgress:
@@ -27,7 +30,7 @@ def make_progress() -> Progress | LineProgress:
     console.soft_wrap = not console.is_terminal   # a log line is one line, however long
     if not console.is_terminal:
         return LineProgress(console, disable=not dist.is_main())
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    return Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
                     transient=False, disable=not dist.is_main())
 
@@ -56,6 +59,13 @@ allow_nonstandard_option = click.option(
     "--allow-nonstandard", is_flag=True,
     help="Accept a dataset root that does not match its dataset's signature (class count and names): your "
          "own subset. Recorded in the results; without it such a root is refused.")
+
+
+accept_option = click.option(
+    "--accept", "accept", multiple=True, metavar="NAME", type=click.Choice(list(ACCEPTABLE)),
+    help="Accept an input that changes the protocol instead of refusing it: "
+         + "; ".join(f"{k} ({v})" for k, v in ACCEPTABLE.items())
+         + ". Recorded in the results (data.accepted) and marked in every table cell (docs/errors.md). Repeatable.")
 
 
 def results_dir_option(help: str = "Where results files go (RESULTS_DIR/<protocol>/...)."):
@@ -87,7 +97,7 @@ def experiment_options(default_protocols: tuple = ()):
         click.option("--resume/--no-resume", default=True, show_default=True,
                      help="Continue an interrupted training of the same run from its last saved state "
                           "(saved at epoch ends and every recipe.checkpoint_every steps)."),
-        results_dir_option(), cache_option, data_root_option, allow_nonstandard_option,
+        results_dir_option(), cache_option, data_root_option, allow_nonstandard_option, accept_option,
         click.option("--smoke", is_flag=True,
                      help="Before a long run: the whole pipeline on a handful of videos (2 optimiser steps per "
                           "training stage at the real batch size), a checklist and an estimate of the full run's "
@@ -115,7 +125,7 @@ def experiment_context(opts: dict, result_folders=()):
     progress = make_progress()
     ctx = make_context(opts["cache_dir"], opts["results_dir"], opts["device"], progress,
                        parse_roots(opts["data_roots"]), opts["resume"], result_folders, opts["allow_nonstandard"],
-                       opts.get("tensorboard"))
+                       tensorboard=opts.get("tensorboard"), accept=opts.get("accept", ()))
     with progress:
         yield ctx
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ..context import check_outputs, command_line, default_cache_dir
 from ..errors import UserError
@@ -217,6 +218,7 @@ def data_check(name, against, probe, per_class, workers, data_roots, results_dir
     layout found, whether it matches the dataset's signature, and the digests runs record.
     With --against MANIFEST: the videos against a manifest `data freeze` wrote."""
     from ..data.check import check_dataset
+    from ..data.identity import file_ids
     from ..data.signatures import NONSTANDARD
     from ..results import new_results_path, write_json_atomic
 
@@ -229,6 +231,8 @@ def data_check(name, against, probe, per_class, workers, data_roots, results_dir
     check_outputs(results_dir=results_dir, result_folders=["data-check"])
     vs, origin = _real_dataset(name, data_roots, allow_nonstandard=True)   # a check reports a mismatch
     with make_progress() as progress:
+        # each video's content identity, for the digest: memoised in the cache, as runs do (data/identity.py)
+        vs.ids = file_ids(vs.paths, vs.root, cache_dir or default_cache_dir(), progress, name)
         rep = check_dataset(vs, probe, progress=progress, per_class=per_class, workers=workers)
     counts = rep["videos_per_class"]
     if len(counts) <= 120:
@@ -258,6 +262,8 @@ def data_check(name, against, probe, per_class, workers, data_roots, results_dir
     out.print(f"unreadable videos: {len(rep['unreadable'])} of {rep['probed']} opened"
               + (f" ({per_class} per class, --sample)" if per_class and rep["probed"] < rep["n_files"] else "")
               + (f": {first((u['path'] for u in rep['unreadable']), 5)}" if rep["unreadable"] else ""))
+    for kind, items in rep["deviations"].items():   # runs refuse these unless --accept KIND (docs/errors.md)
+        out.print(f"{kind}: {len(items)} (runs refuse them unless --accept {kind}): {first(items, 5)}")
     for note in rep["notes"]:
         if not note.startswith(NONSTANDARD):   # said on the signature line
             out.print(f"note: {note}", markup=False)
@@ -290,7 +296,7 @@ def labels(name, embedding, data_roots, allow_nonstandard, cache_dir):
         words, over = class_words(c, vs.kind, embedding), has_override(c, vs.kind, embedding)
         oov = emb.oov(words)
         n_over, n_oov = n_over + over, n_oov + bool(oov)
-        table.add_row(c, " ".join(words), f"[red]{' '.join(oov)}[/red]" if oov else "", "override" if over else "rules")
+        table.add_row(c, " ".join(words), Text(" ".join(oov), style="red"), "override" if over else "rules")
     out.print(table)
     out.print(f"{len(vs.classes)} classes, {n_over} from the override table, {n_oov} with out-of-vocabulary "
               f"words under {embedding}")

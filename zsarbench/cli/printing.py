@@ -39,8 +39,8 @@ def print_result(result: dict, path: Path) -> None:
                   "not only each split's unseen ones")
     missing = result.get("data", {}).get("target", {}).get("pinned_classes_missing")
     if missing:
-        out.print(f"[yellow]note: {len(missing)} pinned classes are not in the target's annotations "
-                  "(--allow-nonstandard): not the protocol's full class list[/yellow]")
+        out.print(f"note: {len(missing)} pinned classes are not in the target's annotations "
+                  "(--allow-nonstandard): not the protocol's full class list", style="yellow")
     if "gzsl" in agg:
         g = {k: _pm(v) for k, v in agg["gzsl"].items()}
         out.print(f"generalized ZSL (seen + unseen candidates): seen top-1 {g['seen_top1']}, "
@@ -53,9 +53,13 @@ def print_result(result: dict, path: Path) -> None:
                   "they been all wrong or all right[/yellow]")
     skipped, small = result["data"]["skipped_videos"], result["data"].get("too_small_videos", [])
     if skipped:
-        out.print(f"[yellow]{len(skipped)} videos skipped (listed in the results file): "
+        out.print(f"{len(skipped)} videos skipped (listed in the results file): "
                   f"{len(skipped) - len(small)} unreadable, {len(small)} smaller than the "
-                  f"{result['protocol']['recipe']['crop']}-pixel crop[/yellow]")
+                  f"{result['protocol']['recipe']['crop']}-pixel crop", style="yellow")
+    accepted = result["data"].get("accepted")
+    if accepted:
+        out.print(f"accepted inputs that change the protocol (recorded; marked in the tables): {', '.join(accepted)}",
+                  style="yellow")
     out.print(f"results: {path}")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .common import experiment_context, experiment_settings, out, protocol_names, protocol_path_option
+from .common import accept_option, experiment_context, experiment_settings, out, protocol_names, protocol_path_option
 
 COLUMNS = ("trial", "state", "seen CV top-1", "warm-up rung", "params", "seconds")
 
@@ -54,6 +54,7 @@ def trial_table(trials, header: bool = True) -> Table:
               help="Checkpoints, features and the default study database [env ZSARBENCH_CACHE].")
 @click.option("--data-root", "data_roots", multiple=True, metavar="NAME=PATH", help="Where dataset NAME lives.")
 @click.option("--allow-nonstandard", is_flag=True, help="Accept a source root that does not match its signature.")
+@accept_option
 def tune(method, protocols, sets, trials, timeout, seed, space, storage, prune, out_path, show, **opts):
     """Search recipe fields and method options of METHOD on the seen classes only (seen-class CV
     top-1; the target is never read), with Optuna; writes an overlay protocol of the best point
@@ -62,6 +63,7 @@ def tune(method, protocols, sets, trials, timeout, seed, space, storage, prune, 
     from ..context import default_cache_dir
     from ..errors import UserError
     from ..protocol import load_protocol
+    from ..redact import redact
     from ..registry import search_space
 
     names = protocol_names([protocols])
@@ -75,7 +77,7 @@ def tune(method, protocols, sets, trials, timeout, seed, space, storage, prune, 
         store = storage or T.default_storage(opts["cache_dir"] or default_cache_dir())
         study = T.open_study(T.study_name(method, P, chosen, overrides, method_options), store, seed, prune,
                              create=False)
-        out.print(f"study {study.study_name} in {store}: {len(study.trials)} trials")
+        out.print(f"study {study.study_name} in {redact(store)}: {len(study.trials)} trials")
         out.print(trial_table(study.trials))
         best = T.best_trial(study)
         out.print(f"best: trial {best.number}, seen-class CV top-1 {best.value:.3f}, {best.params}" if best

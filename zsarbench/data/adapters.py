@@ -23,11 +23,15 @@ layout it found (VideoSet.layout) and checks the tree against the dataset's sign
 
 Classes are in code-point order, as E2E's np.unique gave them, so split s draws E2E's classes.
 Annotated videos that are not on disk are counted and listed (VideoSet.missing), never fatal.
+Annotation files are read as UTF-8 with or without a byte-order mark, with LF or CRLF line ends
+(inputs.py); official test lists name a video by its class folder and file name, and are matched by
+both (the folder's case and the extension's aside), never by the file name alone. Annotated segments
+that are empty, reversed or negative are left out and recorded (VideoSet.deviations["bad-segments"]):
+a run refuses them unless it accepts them (deviations.py).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
@@ -35,6 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..inputs import listdir, read_text, walk
+from .rows import read_csv, read_lines, rows_videoset, segment
 from .signatures import NONSTANDARD, check_signature, foreign_hint
 from .videoset import ANNOTATION_DIRS, VIDEO_EXTS, VideoSet, folder_per_class
 
@@ -94,46 +100,28 @@ def _first_dir(candidates, has=lambda d: True) -> Path | None:
 
 
 def _has_class_folders(d: Path) -> bool:
-    return any(p.is_dir() and _videos_in(p) for p in d.iterdir())
+    return any(p.is_dir() and _videos_in(p) for p in listdir(d))
 
 
 def index_videos(root: Path) -> dict[str, str]:
     """File stem -> path of every video under root, at any depth (first in sorted order wins)."""
     found: dict[str, str] = {}
-    for dirpath, dirnames, files in os.walk(root, followlinks=True):
-        dirnames.sort()
-        for f in sorted(files):
+    for dirpath, _, files in walk(root):
+        for f in files:
             stem, ext = os.path.splitext(f)
             if ext.lower() in VIDEO_EXTS:
                 found.setdefault(stem, os.path.join(dirpath, f))
     return found
 
 
-def _videoset(name, root, kind, classes, rows, subsets=None, missing=(), notes=(), missing_rows=()) -> VideoSet:
-    """rows: (path, class name, start, end, subset or None); starts/ends None for whole files.
-    missing_rows: (id, class name, subset or None) of the annotated videos not on disk."""
-    index = {c: i for i, c in enumerate(classes)}
-    starts = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
-    ends = np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=np.float64)
-    masks = {s: np.array([r[4] == s for r in rows], dtype=bool)
-             for s in sorted({r[4] for r in rows} - {None})}
-    masks.update(subsets or {})
-    windowed = bool(rows) and not np.isnan(starts).all()
-    return VideoSet(name, Path(root), list(classes), [r[0] for r in rows],
-                    np.array([index[r[1]] for r in rows], dtype=np.int64), kind,
-                    starts=starts if windowed else None, ends=ends if windowed else None,
-                    subsets=masks, missing=list(missing), notes=list(notes), missing_rows=list(missing_rows))
-
-
 def _videos_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
+    return [p for p in listdir(folder) if p.is_file() and p.suffix.lower() in VIDEO_EXTS]
 
 
-def _read_lines(path: Path) -> list[str]:
-    try:
-        return [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror}") from None
+def _entry_key(folder: str, name: str) -> str:
+    """How a test list names a video: its class folder (any case) and file name (any case of extension)."""
+    stem, ext = os.path.splitext(name)
+    return f"{folder.lower()}/{stem}{ext.lower()}"
 
 
 # ----------------------------------------------------------------------------- folder layouts
@@ -142,14 +130,14 @@ def ucf101(name: str, root: Path) -> VideoSet:
     videos = _first_dir([root / "UCF-101", root / "UCF101", root / "videos"], _has_class_folders) or root
     lists = _first_dir([root, root / "ucfTrainTestlist", root / "annotations", videos.parent / "ucfTrainTestlist",
                         videos.parent / "annotations"], lambda d: (d / "classInd.txt").is_file())
-    folders = {p.name.lower(): p for p in videos.iterdir() if p.is_dir() and p.name not in ANNOTATION_DIRS}
+    folders = {p.name.lower(): p for p in listdir(videos) if p.is_dir() and p.name not in ANNOTATION_DIRS}
     notes = []
     if lists is None:
         classes = sorted(p.name for p in folders.values())
         notes.append(f"no classInd.txt in {root}, ucfTrainTestlist/ or annotations/: the classes are the folders")
     else:
         classes = []
-        for ln in _read_lines(lists / "classInd.txt"):
+        for ln in read_lines(lists / "classInd.txt"):
             parts = ln.split()
             if len(parts) != 2 or not parts[0].isdigit():
                 raise UserError(f"{lists / 'classInd.txt'}: expected '<number> <ClassName>' lines, got '{ln}'")
@@ -165,18 +153,35 @@ def ucf101(name: str, root: Path) -> VideoSet:
     for c in classes:  # folder names match classInd case-insensitively (HandstandPushups, HandStandPushups)
         folder = folders.get(c.lower())
         rows += [(str(p), c, None, None, None) for p in (_videos_in(folder) if folder else [])]
-    subsets, absent = {}, []
-    on_disk = {Path(r[0]).name for r in rows}
+    subsets, missing, absent = {}, [], []
+    keys = [_entry_key(Path(r[0]).parent.name, Path(r[0]).name) for r in rows]
+    by_name: dict[str, list[str]] = {}
+    for k in keys:
+        by_name.setdefault(k.split("/", 1)[1], []).append(k)
     by_lower = {c.lower(): c for c in classes}
     for f in sorted(lists.glob("*list0[0-9].txt")) if lists else []:  # trainlist01.txt, testlist01.txt ...
-        entries = [Path(ln.split()[0]) for ln in _read_lines(f)]
-        listed = {e.name for e in entries}
-        subsets[f.stem] = np.array([Path(r[0]).name in listed for r in rows], dtype=bool)
-        if len(listed) > subsets[f.stem].sum():
-            notes.append(f"{f.name}: {len(listed) - subsets[f.stem].sum()} listed videos not on disk")
-        absent += [(e.as_posix(), by_lower.get(e.parent.name.lower(), e.parent.name), f.stem)
-                   for e in entries if e.name not in on_disk]
-    vs = _videoset(name, videos, "ucf101", classes, rows, subsets, notes=notes, missing_rows=absent)
+        listed = set()
+        for ln in read_lines(f):
+            entry = ln.split()[0].replace("\\", "/")
+            folder, _, file = entry.rpartition("/")
+            if folder:
+                listed.add(_entry_key(Path(folder).name, file))
+                continue
+            stem, ext = os.path.splitext(file)   # no class folder: the file name must name one video
+            hits = by_name.get(f"{stem}{ext.lower()}", [])
+            if len(hits) > 1:
+                raise UserError(f"{f}: '{entry}' names {len(hits)} videos in different class folders; "
+                                "write it as <class folder>/<file> as the official lists do")
+            listed.add(hits[0] if hits else f"?/{stem}{ext.lower()}")
+        subsets[f.stem] = np.array([k in listed for k in keys], dtype=bool)
+        not_found = sorted(listed - set(keys))
+        if not_found:
+            notes.append(f"{f.name}: {len(not_found)} listed videos not on disk")
+            missing += [f"{f.name}: {k}" for k in not_found]
+            # listed, not on disk: counted by the splits (coverage.py)
+            absent += [(k, by_lower.get(k.split("/", 1)[0], k.split("/", 1)[0]), f.stem) for k in not_found]
+    vs = rows_videoset(name, videos, "ucf101", classes, rows, subsets, missing=missing, notes=notes,
+                       missing_rows=absent)
     vs.layout = _layout(root, videos, lists, "lists", "ucfTrainTestlist")
     return vs
 
@@ -204,27 +209,29 @@ def hmdb51(name: str, root: Path) -> VideoSet:
         raise UserError(f"dataset '{name}': no class folder with videos in {root}{foreign_hint(name, root)}; "
                         f"expected <class>/<video>.avi in it, in hmdb51_org/ or in videos/")
     # a folder of split files is not a class, whatever its name
-    split_dirs = [d for d in videos.iterdir() if d.is_dir() and not _videos_in(d)
+    split_dirs = [d for d in listdir(videos) if d.is_dir() and not _videos_in(d)
                   and (_split_files(d) or _split_files(d / "testTrainMulti_7030_splits"))]
     official = "testTrainMulti_7030_splits"
     split_dir = next((d for d in [root / official, root / "test_train_splits" / official, root / "annotations",
                                   *[x for d in split_dirs for x in (d, d / official)], root,
                                   root.parent / official, root.parent / "annotations"] if _split_files(d)), None)
     vs = folder_per_class(name, videos, "hmdb51", ANNOTATION_DIRS | {d.name for d in split_dirs})
-    if split_dir is not None:  # "<video> <0|1|2>": 1 training, 2 testing, 0 unused
-        names = [Path(p).name for p in vs.paths]
-        on_disk = set(names)
+    if split_dir is not None:  # <class>_test_splitN.txt: "<video> <0|1|2>": 1 training, 2 testing, 0 unused
+        keys = [_entry_key(vs.classes[c], Path(p).name) for p, c in zip(vs.paths, vs.labels)]
+        on_disk = set(keys)
+        by_lower = {c.lower(): c for c in vs.classes}
         for n in (1, 2, 3):
             tags = {}
-            for f in split_dir.glob(f"*_test_split{n}.txt"):
-                lines = [ln.split()[:2] for ln in _read_lines(f) if len(ln.split()) >= 2]
-                tags.update(lines)
-                cls = f.name.rsplit("_test_split", 1)[0]    # listed, not on disk: counted by the splits (coverage.py)
-                vs.missing_rows += [(f"{cls}/{v}", cls, f"{'train' if t == '1' else 'test'}{n}")
-                                    for v, t in lines if v not in on_disk and t in ("1", "2")]
+            for f in sorted(split_dir.glob(f"*_test_split{n}.txt")):
+                cls = f.name[:-len(f"_test_split{n}.txt")]   # the list of that class's videos only
+                lines = [ln.split()[:2] for ln in read_lines(f) if len(ln.split()) >= 2]
+                tags.update((_entry_key(cls, v), t) for v, t in lines)
+                # listed, not on disk: counted by the splits (coverage.py)
+                vs.missing_rows += [(f"{cls}/{v}", by_lower.get(cls.lower(), cls), f"{'train' if t == '1' else 'test'}{n}")
+                                    for v, t in lines if _entry_key(cls, v) not in on_disk and t in ("1", "2")]
             if tags:
-                vs.subsets[f"train{n}"] = np.array([tags.get(v) == "1" for v in names], dtype=bool)
-                vs.subsets[f"test{n}"] = np.array([tags.get(v) == "2" for v in names], dtype=bool)
+                vs.subsets[f"train{n}"] = np.array([tags.get(k) == "1" for k in keys], dtype=bool)
+                vs.subsets[f"test{n}"] = np.array([tags.get(k) == "2" for k in keys], dtype=bool)
     else:
         vs.notes.append(f"no split files (<class>_test_split1.txt) in {root}: no official subsets")
     vs.layout = _layout(root, videos, split_dir, "split files", "testTrainMulti_7030_splits")
@@ -238,23 +245,25 @@ def _annotation_files(root: Path, suffix: str) -> list[Path]:
 
 
 def kinetics(name: str, root: Path) -> VideoSet:
-    entries, notes, used = [], [], []
+    entries, notes, used, bad = [], [], [], []
     for f in _annotation_files(root, ".csv"):
-        with open(f, newline="") as fh:
-            reader = csv.DictReader(fh)
-            cols = set(reader.fieldnames or ())
-            if not {"youtube_id", "time_start", "time_end"} <= cols:
-                continue
-            if "label" not in cols:
-                notes.append(f"{f.name}: no labels (the unlabelled test set), skipped")
-                continue
-            used.append(f)
-            try:
-                for r in reader:
-                    entries.append((r["label"], r["youtube_id"], int(float(r["time_start"])),
-                                    int(float(r["time_end"])), r.get("split") or f.stem))
-            except (ValueError, TypeError) as e:
-                raise UserError(f"{f}: line {reader.line_num} does not parse ({e})") from None
+        reader = read_csv(f)
+        cols = set(reader.fieldnames or ())
+        if not {"youtube_id", "time_start", "time_end"} <= cols:
+            continue
+        if "label" not in cols:
+            notes.append(f"{f.name}: no labels (the unlabelled test set), skipped")
+            continue
+        used.append(f)
+        try:
+            for r in reader:
+                t0, t1 = int(float(r["time_start"])), int(float(r["time_end"]))
+                if segment(t0, t1) is None:
+                    bad.append(f"{f.name} line {reader.line_num}: {r['youtube_id']} [{t0}, {t1}]")
+                    continue
+                entries.append((r["label"].strip(), r["youtube_id"].strip(), t0, t1, (r.get("split") or f.stem).strip()))
+        except (ValueError, TypeError, AttributeError) as e:
+            raise UserError(f"{f}: line {reader.line_num} does not parse ({e})") from None
     if not entries:
         raise UserError(f"dataset '{name}': no Kinetics annotation CSV (label,youtube_id,time_start,"
                         f"time_end,split) in {root} or {root / 'annotations'}{foreign_hint(name, root)}")
@@ -269,8 +278,8 @@ def kinetics(name: str, root: Path) -> VideoSet:
         else:
             missing.append(clip)
             absent.append((clip, label, split))
-    vs = _videoset(name, root, "kinetics", sorted({e[0] for e in entries}), rows, missing=missing, notes=notes,
-                   missing_rows=absent)
+    vs = rows_videoset(name, root, "kinetics", sorted({e[0] for e in entries}), rows, missing=missing, notes=notes,
+                       bad_segments=bad, missing_rows=absent)
     untrimmed = sum(r[2] is not None for r in rows)
     vs.layout = (f"annotation CSVs {', '.join(_at(f, root) for f in used)}; videos anywhere under <root>: "
                  f"{len(rows) - untrimmed} trimmed clips <id>_<start>_<end>, {untrimmed} untrimmed <id>")
@@ -283,8 +292,8 @@ def activitynet(name: str, root: Path) -> VideoSet:
     data = used = None
     for f in files:
         try:
-            d = json.loads(f.read_text())
-        except (OSError, ValueError) as e:
+            d = json.loads(read_text(f, "annotation file"))
+        except ValueError as e:
             raise UserError(f"{f}: not a readable JSON file ({e})") from None
         if isinstance(d, dict) and {"taxonomy", "database"} <= set(d):
             data, used = d, f
@@ -301,20 +310,28 @@ def activitynet(name: str, root: Path) -> VideoSet:
         raise UserError(f"dataset '{name}': the annotation JSON lacks field {e}") from None
     known = set(classes)
     found = index_videos(root)
-    rows, missing, unknown, absent = [], [], set(), []
+    rows, missing, unknown, bad, absent = [], [], set(), [], []
     for vid, (subset, annotations) in videos.items():
+        if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
+            raise UserError(f"dataset '{name}': video {vid}: 'annotations' must be a list of objects")
         segments = [a for a in annotations if a.get("label") in known]
         unknown |= {a.get("label") for a in annotations if a.get("label") not in known}
         path = found.get(f"v_{vid}") or found.get(vid)
         if segments and path is None:
             missing.append(f"v_{vid}")
-            absent += [(f"v_{vid}@{float(a['segment'][0]):g}-{float(a['segment'][1]):g}", a["label"], subset)
+            absent += [(f"v_{vid}@{'-'.join(map(str, a.get('segment') or []))}", a["label"], subset)
                        for a in segments]
         for a in segments if path else []:
-            rows.append((path, a["label"], float(a["segment"][0]), float(a["segment"][1]), subset))
+            seg = a.get("segment")
+            t = segment(*seg) if isinstance(seg, list) and len(seg) == 2 else None
+            if t is None:
+                bad.append(f"v_{vid} {a['label']} {seg!r}")
+                continue
+            rows.append((path, a["label"], *t, subset))
     if unknown:
         raise UserError(f"dataset '{name}': annotated labels not in the taxonomy: {', '.join(sorted(map(str, unknown))[:5])}")
-    vs = _videoset(name, root, "activitynet", classes, rows, missing=missing, missing_rows=absent)
+    vs = rows_videoset(name, root, "activitynet", classes, rows, missing=missing, bad_segments=bad,
+                       missing_rows=absent)
     vs.layout = f"annotation JSON {_at(used, root)}; videos v_<id> or <id> anywhere under <root>"
     return vs
 
@@ -322,32 +339,36 @@ def activitynet(name: str, root: Path) -> VideoSet:
 def manifest(name: str, path: Path, kind: str = "folder") -> VideoSet:
     """A CSV with columns path, label and optionally start, end (seconds) and subset.
     Relative paths are relative to the CSV's folder."""
-    rows, missing, labels, absent = [], [], set(), []
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not {"path", "label"} <= set(reader.fieldnames or ()):
-            raise UserError(f"{path}: a manifest needs a header with columns path,label "
-                            "(optional: start,end,subset); Kinetics roots are the folder of the official CSVs")
-        try:
-            for r in reader:
-                p = Path(r["path"]).expanduser()
-                p = p if p.is_absolute() else path.parent / p
-                t0, t1 = (float(r[k]) if r.get(k) not in (None, "") else None for k in ("start", "end"))
-                if (t0 is None) != (t1 is None):
-                    raise ValueError("give both start and end, or neither")
-                labels.add(r["label"])
-                if p.is_file():
-                    rows.append((str(p), r["label"], t0, t1, r.get("subset") or None))
-                else:
-                    missing.append(str(p))
-                    absent.append((r["path"], r["label"], r.get("subset") or None))
-        except (ValueError, TypeError) as e:
-            raise UserError(f"{path}: line {reader.line_num} does not parse ({e})") from None
-    return _videoset(name, path.parent, kind, sorted(labels), rows, missing=missing, missing_rows=absent)
+    rows, missing, labels, bad, absent = [], [], set(), [], []
+    reader = read_csv(path)
+    if not {"path", "label"} <= set(reader.fieldnames or ()):
+        raise UserError(f"{path}: a manifest needs a header with columns path,label "
+                        "(optional: start,end,subset); Kinetics roots are the folder of the official CSVs")
+    try:
+        for r in reader:
+            p = Path(r["path"].strip()).expanduser()
+            p = p if p.is_absolute() else path.parent / p
+            label = r["label"].strip()
+            t0, t1 = (float(r[k]) if (r.get(k) or "").strip() else None for k in ("start", "end"))
+            if (t0 is None) != (t1 is None):
+                raise ValueError("give both start and end, or neither")
+            labels.add(label)
+            subset = (r.get("subset") or "").strip() or None
+            if t0 is not None and segment(t0, t1) is None:
+                bad.append(f"line {reader.line_num}: {r['path'].strip()} [{t0:g}, {t1:g}]")
+            elif p.is_file():
+                rows.append((str(p), label, t0, t1, subset))
+            else:
+                missing.append(str(p))
+                absent.append((r["path"].strip(), label, subset))
+    except (ValueError, TypeError, AttributeError) as e:
+        raise UserError(f"{path}: line {reader.line_num} does not parse ({e})") from None
+    return rows_videoset(name, path.parent, kind, sorted(labels), rows, missing=missing, bad_segments=bad,
+                         missing_rows=absent)
 
 
 def class_list(name: str, path: Path, kind: str = "folder") -> VideoSet:
     """Class names only (one per line), no videos: enough for `labels` and `overlap`."""
-    classes = sorted(set(_read_lines(path)))
-    return _videoset(name, path.parent, kind, classes, [], notes=[f"{path} lists classes only, no videos"])
+    classes = sorted(set(read_lines(path)))
+    return rows_videoset(name, path.parent, kind, classes, [], notes=[f"{path} lists classes only, no videos"])
 

@@ -65,5 +65,6 @@ def check_dataset(vs: VideoSet, probe: int | None = None, seed: int = 0, progres
         "subsets": {k: int(m.sum()) for k, m in vs.subsets.items()},
         "missing_videos": vs.missing, "probed": len(unique), "sample_per_class": per_class,
         "unreadable": unreadable,
+        "deviations": dict(vs.deviations),   # annotations a run refuses unless it accepts them (deviations.py)
         "notes": vs.notes,
     }

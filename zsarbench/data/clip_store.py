@@ -147,7 +147,7 @@ def build_clip_store(videos, cache_dir: Path, resize: int | None, frames: int, s
             return store
     part = root.with_name(root.name + ".part")
     shutil.rmtree(part, ignore_errors=True)
-    jobs = list(dict.fromkeys((slot_key(p, videos.window(i)), p, videos.window(i), resize, frames, stride, positions)
+    jobs = list(dict.fromkeys((slot_key(videos.rel(i), videos.window(i)), p, videos.window(i), resize, frames, stride, positions)
                               for i, p in enumerate(videos.paths)))
     estimate, basis = estimate_clip_store(jobs)
     check_budget(f"clip store of {videos.name} ({positions} clips x {frames} frames per video)", estimate, basis,

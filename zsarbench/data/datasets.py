@@ -64,7 +64,7 @@ class ClipDataset(torch.utils.data.Dataset):
                 return {"index": i, "path": path, "label": int(self.videos.labels[i]),
                         "clips": torch.from_numpy(clips)}
             cache, store = self.videos.frame_cache, self.videos.clip_store
-            key = None if cache is None and store is None else slot_key(path, window)
+            key = None if cache is None and store is None else slot_key(self.videos.rel(i), window)
             if store is not None and rng is not None and key in store:
                 clips = store.clips(key, self.n_clips, rng)    # training: stored positions, JPEG-decoded
                 if clips is None:
@@ -168,6 +168,16 @@ def check_crop(vs: VideoSet, crop: int, resize: int, probe: int = 8) -> None:
 
 # ----------------------------------------------------------------------------- resolution
 
+def identified(vs: VideoSet, cache_dir: Path, progress=None) -> VideoSet:
+    """`vs` with each video's content identity (identity.py, memoised under the cache) and the digest
+    of the whole dataset as read: what cache keys and results name it by."""
+    from .identity import file_ids
+
+    vs.ids = file_ids(vs.paths, vs.root, cache_dir, progress, vs.name)
+    vs.digest = dataset_digest(vs)
+    return vs
+
+
 def resolve_dataset(name: str, protocol, cache_dir: Path, progress=None,
                     roots: dict[str, str] | None = None, allow_nonstandard: bool = False) -> VideoSet:
     """A dataset named in a protocol -> VideoSet. Synthetic ones are generated on first use; real
@@ -176,14 +186,15 @@ def resolve_dataset(name: str, protocol, cache_dir: Path, progress=None,
     The protocol's source and target keep only their official subsets (source.subsets,
     target.subsets; empty: every labelled video) and must have videos; a dataset named only in
     source.remove_overlap_with needs just its class names. A real tree that does not match its
-    dataset's signature is refused unless allow_nonstandard (signatures.py). Every set carries the
-    digest of the whole dataset as read (VideoSet.digest), before any subset is taken."""
+    dataset's signature is refused unless allow_nonstandard (signatures.py). The source and the
+    target carry each video's content identity (VideoSet.ids) and the digest of the whole dataset as
+    read (VideoSet.digest), before any subset is taken; nothing of a names-only dataset is hashed."""
+    subsets = {protocol.source.dataset: protocol.source.subsets, protocol.target.dataset: protocol.target.subsets}
     if name.startswith("synth-"):
         from .synth import ensure_synth
 
         vs = synth_dataset(name, ensure_synth(cache_dir, protocol.synth, progress=progress))
-        vs.digest = dataset_digest(vs)
-        return vs
+        return identified(vs, cache_dir, progress) if name in subsets else vs
     from .adapters import load_dataset
     from .roots import dataset_root
 
@@ -194,10 +205,8 @@ def resolve_dataset(name: str, protocol, cache_dir: Path, progress=None,
         vs = feature_dataset(name, root)
     else:
         vs = load_dataset(name, root, allow_nonstandard)
-    vs.digest = dataset_digest(vs)
-    subsets = {protocol.source.dataset: protocol.source.subsets, protocol.target.dataset: protocol.target.subsets}
     if name in subsets:
-        vs = vs.select_subsets(subsets[name])
+        vs = identified(vs, cache_dir, progress).select_subsets(subsets[name])
         if name == protocol.target.dataset and protocol.target.split == "pinned":
             from .pinned import pin_target
 

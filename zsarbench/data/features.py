@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..inputs import read_text
 from .video import CorruptVideo, sample_clips
 from .videoset import VideoSet, files_per_class
 
@@ -40,7 +41,10 @@ def read_meta(root: Path) -> dict:
     path = Path(root) / "meta.json"
     if not path.is_file():
         raise UserError(f"feature dataset {root}: no meta.json (docs/features.md describes the format)")
-    meta = json.loads(path.read_text())
+    try:
+        meta = json.loads(read_text(path, "feature dataset meta file"))
+    except ValueError as e:
+        raise UserError(f"{path}: not a readable JSON file ({e})") from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise UserError(f"{path}: not a {FORMAT} v{VERSION} file (format {meta.get('format')!r}, "
                         f"version {meta.get('version')!r})")
@@ -72,7 +76,7 @@ def read_subsets(root: Path, paths: list[str]) -> dict[str, np.ndarray]:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_text(path, "subsets file"))
     except ValueError as e:
         raise UserError(f"{path}: not readable JSON ({e})") from None
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):

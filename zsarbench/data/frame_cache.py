@@ -9,8 +9,11 @@ Layout of <cache_dir>/frames/<key>/ (written to <key>.part/ and renamed when com
   shard-000.u8 ...   raw uint8 frames, videos back to back
   index.npz          per video: path, shard, byte offset, frames, height, width (frames 0: unreadable)
   meta.json          what was decoded and how long it took
-The key hashes the video paths, their sizes and modification times, windows and `resize`, so a
-changed file or setting can never be served stale frames.
+The key hashes each video's path relative to the dataset root, its size and content hash
+(identity.py), its window, and `resize` and the cache's version, so a changed (re-encoded) file or
+setting can never be served stale frames, and a dataset and cache moved to other folders keep
+theirs; slots are named by relative path too. One process builds a given cache at a time (others
+wait on its lock, then reuse it); a full disk is one line and leaves no partial cache behind.
 """
 
 from __future__ import annotations
@@ -24,27 +27,26 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artefacts import read_json, read_or_discard
+from ..artefacts import built_once, disk_full, is_disk_full, read_json, read_or_discard
 from .disk_budget import check_budget
+from .identity import file_ids
 from .video import CorruptVideo, frame_window, get_batch, open_video
 
 SHARD_BYTES = 4 << 30
+FRAME_CACHE_VERSION = 2   # bump when the layout or the key changes (2: videos by content, relative slots)
 
 
-def slot_key(path: str, window) -> str:
-    """One cache slot per (file, window): an untrimmed video may hold several annotated segments."""
-    return path if window is None else f"{path}@{window[0]:.3f}-{window[1]:.3f}"
+def slot_key(rel: str, window) -> str:
+    """One cache slot per (file relative to the dataset root, window): an untrimmed video may hold
+    several annotated segments."""
+    return rel if window is None else f"{rel}@{window[0]:.3f}-{window[1]:.3f}"
 
 
 def cache_key(videos, resize: int | None) -> str:
-    h = hashlib.sha256(f"v1 resize={resize or 0}\n".encode())
-    for i, p in enumerate(videos.paths):
-        try:
-            st = os.stat(p)
-            stamp = f"{st.st_size} {st.st_mtime_ns}"
-        except OSError:
-            stamp = "missing"
-        h.update(f"{p} {stamp} {videos.window(i)}\n".encode())
+    ids = videos.ids if videos.ids is not None else file_ids(videos.paths, videos.root)
+    h = hashlib.sha256(f"v{FRAME_CACHE_VERSION} resize={resize or 0}\n".encode())
+    for i in range(len(videos)):
+        h.update(f"{videos.rel(i)}\t{ids[i]}\t{videos.window(i)}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -104,6 +106,7 @@ class FrameCache:
 
     @property
     def unreadable(self) -> list[str]:
+        """The slots (paths relative to the dataset root, with a window) that could not be decoded."""
         return [p for p, i in self.slot.items() if self.n[i] == 0]
 
 
@@ -115,7 +118,8 @@ def frame_cache_root(cache_dir: Path, videos, resize: int | None) -> Path:
 def estimate_frame_cache(videos, resize: int | None, sample: int = 16) -> tuple[int, str]:
     """(bytes, how it was estimated): the frames of each video's window x H x W x 3, from `sample`
     evenly spaced videos opened now (all of them when there are no more), times the number of videos."""
-    slots = list(dict.fromkeys((slot_key(p, videos.window(i)), p, videos.window(i)) for i, p in enumerate(videos.paths)))
+    slots = list(dict.fromkeys((slot_key(videos.rel(i), videos.window(i)), p, videos.window(i))
+                               for i, p in enumerate(videos.paths)))
     if not slots:
         return 0, "no videos"
     picked = [slots[i] for i in np.unique(np.linspace(0, len(slots) - 1, min(sample, len(slots))).astype(int))]
@@ -136,31 +140,45 @@ def estimate_frame_cache(videos, resize: int | None, sample: int = 16) -> tuple[
         f"{len(slots)} videos x {np.mean(sizes) / 1e6:.1f} MB, the mean of {len(sizes)} opened")
 
 
+def _complete(root: Path) -> FrameCache | None:
+    if (root / "meta.json").exists():
+        return read_or_discard(root, FrameCache, "frame cache", "decoding the videos again")
+    return None
+
+
 def build_frame_cache(videos, cache_dir: Path, resize: int | None = None, workers: int | None = None,
-                      progress=None, desc: str = "", max_bytes: int | None = None, show=None) -> FrameCache:
+                      progress=None, desc: str = "", max_bytes: int | None = None, show=None,
+                      log=None) -> FrameCache:
     """Decode every video of `videos` once into the cache (or open the complete copy already there).
-    Before writing, the estimate is shown (`show`) and checked against the free space and `max_bytes`
+    Another process building the same cache is waited for (its lock), then its cache reused. Before
+    writing, the estimate is shown (`show`) and checked against the free space and `max_bytes`
     (disk_budget.check_budget: a UserError); a build that fails leaves no partial shard behind."""
     root = frame_cache_root(cache_dir, videos, resize)
-    if (root / "meta.json").exists():
-        cache = read_or_discard(root, FrameCache, "frame cache", "decoding the videos again")
+    cache = _complete(root)
+    if cache is not None:
+        return cache
+    with built_once(root.with_name(root.name + ".lock"), f"the frame cache {root}", log):
+        cache = _complete(root)   # built by the process we waited for
         if cache is not None:
             return cache
-    part = root.with_name(root.name + ".part")
-    shutil.rmtree(part, ignore_errors=True)   # an interrupted build is redone, never trusted
-    estimate, basis = estimate_frame_cache(videos, resize)
-    check_budget(f"frame cache of {videos.name}", estimate, basis, root.parent, max_bytes, show or (lambda line: None))
-    part.mkdir(parents=True)
-    try:
-        return _build(videos, root, part, resize, workers, progress, desc)
-    except BaseException:
-        shutil.rmtree(part, ignore_errors=True)   # a failed or interrupted build leaves no partial shard
-        raise
+        part = root.with_name(root.name + ".part")
+        shutil.rmtree(part, ignore_errors=True)   # an interrupted build is redone, never trusted
+        estimate, basis = estimate_frame_cache(videos, resize)
+        check_budget(f"frame cache of {videos.name}", estimate, basis, root.parent, max_bytes,
+                     show or (lambda line: None))
+        try:
+            part.mkdir(parents=True)
+            return _build(videos, root, part, resize, workers, progress, desc)
+        except BaseException as e:
+            shutil.rmtree(part, ignore_errors=True)   # nothing partial is left to trust (or to fill the disk)
+            if is_disk_full(e):
+                raise disk_full(part, "the frame cache", getattr(e, "need", None), at_least=True) from None
+            raise
 
 
 def _build(videos, root: Path, part: Path, resize, workers, progress, desc) -> FrameCache:
     t0 = time.time()
-    jobs = list(dict.fromkeys((slot_key(p, videos.window(i)), p, videos.window(i), resize)
+    jobs = list(dict.fromkeys((slot_key(videos.rel(i), videos.window(i)), p, videos.window(i), resize)
                               for i, p in enumerate(videos.paths)))
     fields = {k: np.zeros(len(jobs), np.int64) for k in ("shard", "offset", "frames", "height", "width")}
     slot = {job[0]: i for i, job in enumerate(jobs)}
@@ -168,7 +186,7 @@ def _build(videos, root: Path, part: Path, resize, workers, progress, desc) -> F
     task = progress.add_task(desc or f"decoding {videos.name} into the frame cache", total=len(jobs)) \
         if progress else None
     workers = workers or max(1, min(len(os.sched_getaffinity(0)), 8))
-    shard, written = 0, 0
+    shard, written, pool = 0, 0, None
     out = open(part / "shard-000.u8", "wb")
     try:
         if workers > 1:
@@ -187,7 +205,11 @@ def _build(videos, root: Path, part: Path, resize, workers, progress, desc) -> F
                     out.close()
                     shard, written = shard + 1, 0
                     out = open(part / f"shard-{shard:03d}.u8", "wb")
-                out.write(frames.tobytes())
+                try:
+                    out.write(frames.tobytes())
+                except OSError as e:
+                    e.need = frames.nbytes   # the message says at least this much more is needed
+                    raise
                 fields["shard"][i], fields["offset"][i] = shard, written
                 fields["frames"][i], fields["height"][i], fields["width"][i] = frames.shape[:3]
                 written += frames.nbytes
@@ -196,13 +218,19 @@ def _build(videos, root: Path, part: Path, resize, workers, progress, desc) -> F
         if pool:
             pool.close()
             pool.join()
+            pool = None
     finally:
         out.close()
+        if pool:   # stopped early (an error, a full disk): no decoder left running
+            pool.terminate()
     np.savez(part / "index.npz", path=np.array([job[0] for job in jobs], dtype=str), **fields)
-    meta = {"dataset": videos.name, "n_videos": len(jobs), "resize": resize or 0,
+    meta = {"version": FRAME_CACHE_VERSION, "dataset": videos.name, "n_videos": len(jobs), "resize": resize or 0,
             "bytes": int(sum(os.path.getsize(f) for f in part.glob("shard-*.u8"))),
             "unreadable": errors, "seconds": round(time.time() - t0, 2)}
-    (part / "meta.json").write_text(json.dumps(meta, indent=2))
+    with open(part / "meta.json", "w") as f:   # written last: a folder without it is not a cache
+        f.write(json.dumps(meta, indent=2))
+        f.flush()
+        os.fsync(f.fileno())
     shutil.rmtree(root, ignore_errors=True)
     os.replace(part, root)
     cache = FrameCache(root)
@@ -215,5 +243,7 @@ def attach_frame_cache(videos, cache_dir: Path, resize: int | None = None, progr
     import dataclasses
 
     cache = build_frame_cache(videos, cache_dir, resize, progress=progress,
-                              desc=f"frame cache: decoding {videos.name} ({len(videos)} videos)")
+                              desc=f"frame cache: decoding {videos.name} ({len(videos)} videos)",
+                              log=(lambda m: progress.console.print(m, markup=False, highlight=False))
+                              if progress is not None else None)
     return dataclasses.replace(videos, frame_cache=cache)

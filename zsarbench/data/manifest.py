@@ -10,43 +10,28 @@ and swapped files do not."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from ..errors import UserError
 from ..results import git_revision, now
+from .identity import CHUNK, HASH, MISSING, fast_hash, file_ids, relative   # noqa: F401  (the manifest's hash)
 
 KIND, VERSION = "zsar-video-manifest", 1
-CHUNK = 1 << 20
-HASH = "blake2b-128(size as 8-byte little-endian + first 1 MiB + last 1 MiB)"
 
 
-def fast_hash(path: Path, size: int) -> str:
-    h = hashlib.blake2b(size.to_bytes(8, "little"), digest_size=16)
-    with open(path, "rb") as f:
-        h.update(f.read(CHUNK))
-        if size > CHUNK:
-            f.seek(max(CHUNK, size - CHUNK))
-            h.update(f.read(CHUNK))
-    return h.hexdigest()
-
-
-def video_table(vs, progress=None) -> dict[str, list]:
-    """Relative path -> [size, hash] of each distinct file of a VideoSet (segments share files)."""
-    root, table = Path(vs.root), {}
+def video_table(vs, progress=None, cache_dir=None) -> dict[str, list]:
+    """Relative path -> [size, hash] of each distinct file of a VideoSet (segments share files): the
+    identities runs key their caches by (identity.py; memoised under `cache_dir`)."""
     files = list(dict.fromkeys(vs.paths))
-    task = progress.add_task(f"hashing {vs.name} ({len(files)} files)", total=len(files)) if progress else None
+    ids = vs.ids if vs.ids is not None else file_ids(vs.paths, vs.root, cache_dir, progress, vs.name)
+    by_path = dict(zip(vs.paths, ids))
+    table = {}
     for p in files:
-        p = Path(p)
-        try:
-            rel = str(p.relative_to(root))
-        except ValueError:
-            rel = str(p)
-        size = p.stat().st_size
-        table[rel] = [size, fast_hash(p, size)]
-        if task is not None:
-            progress.advance(task)
+        if by_path[p] == MISSING:
+            raise UserError(f"{p} cannot be read: `zsarbench data check {vs.name}` lists what is missing")
+        size, digest = by_path[p].split(":")
+        table[relative(p, Path(vs.root))] = [int(size), digest]
     return table
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..context import user_config_dir
 from ..errors import UserError
+from ..inputs import read_text
 
 
 def config_path() -> Path:
@@ -47,7 +48,7 @@ def dataset_root(name: str, cli_roots: dict[str, str] | None = None) -> tuple[Pa
     cfg = config_path()
     if cfg.is_file():
         try:
-            table = tomllib.loads(cfg.read_text())
+            table = tomllib.loads(read_text(cfg, "config file"))
         except tomllib.TOMLDecodeError as e:
             raise UserError(f"malformed config file {cfg}: {e}") from None
         if isinstance(table.get(name), str):

@@ -190,16 +190,21 @@ def write_video(path: Path, frames, fps: int, codec: str = "libx264", format: st
     out = path.with_name(path.name + ".part") if atomic else path
     if atomic and format is None:
         format = path.suffix[1:]   # the .part name hides the suffix PyAV guesses the container from
-    with av.open(str(out), mode="w", format=format) as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height = first.shape[1], first.shape[0]
-        stream.pix_fmt = "yuv420p"
-        if options:
-            stream.options = dict(options)
-        for f in itertools.chain([first], frames):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+    try:
+        with av.open(str(out), mode="w", format=format) as container:
+            stream = container.add_stream(codec, rate=fps)
+            stream.width, stream.height = first.shape[1], first.shape[0]
+            stream.pix_fmt = "yuv420p"
+            if options:
+                stream.options = dict(options)
+            for f in itertools.chain([first], frames):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
                 container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    except BaseException:
+        if atomic:   # never left behind: a partial file only fills the disk
+            out.unlink(missing_ok=True)
+        raise
     if atomic:
         os.replace(out, path)

@@ -4,12 +4,18 @@ adapters.py, features.py, datasets.py and check.py all build on it without impor
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ..inputs import listdir
+from .identity import HASH, file_ids, relative
+
+FINGERPRINT_VERSION = "videos v2: relative path, size:content hash, class, segment"
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 # never class folders
@@ -40,6 +46,11 @@ class VideoSet:
     # (id, class name, official subset or None) of each annotated video (segment) not on disk: the
     # listed-but-missing videos a split counts (coverage.py)
     missing_rows: list[tuple] = field(default_factory=list)
+    # per video '<size>:<fast content hash>' (identity.py), aligned with paths; None until resolve_dataset
+    # hashes them (or fingerprint / dataset_digest do, unmemoised)
+    ids: list[str] | None = None
+    # inputs that change the protocol, found while reading the annotations: name -> what (deviations.py)
+    deviations: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -50,6 +61,10 @@ class VideoSet:
             return None
         return float(self.starts[i]), float(self.ends[i])
 
+    def rel(self, i: int) -> str:
+        """Video i's path relative to the root: what cache keys and cache slots name it by."""
+        return relative(self.paths[i], self.root)
+
     def take(self, sel, classes: list[str] | None = None, labels: np.ndarray | None = None) -> "VideoSet":
         """Videos `sel` (indices), optionally relabelled into new classes."""
         sel = np.asarray(sel, dtype=np.int64)
@@ -58,7 +73,8 @@ class VideoSet:
             self, classes=list(self.classes if classes is None else classes),
             paths=[self.paths[i] for i in sel], labels=self.labels[sel] if labels is None else labels,
             skipped=[], starts=cut(self.starts), ends=cut(self.ends),
-            subsets={k: m[sel] for k, m in self.subsets.items()})
+            subsets={k: m[sel] for k, m in self.subsets.items()},
+            ids=None if self.ids is None else [self.ids[i] for i in sel])
 
     def select_subsets(self, names: list[str]) -> "VideoSet":
         """Only the videos of the named official subsets (Kinetics "train", UCF101 "testlist01")."""
@@ -93,30 +109,38 @@ class VideoSet:
         return self.take(sel)
 
 
+def video_lines(vs: VideoSet) -> list[str]:
+    """Per video: path relative to the root, '<size>:<content hash>' (identity.py), class, segment.
+    Nothing in them says where the dataset or the cache lives."""
+    ids = vs.ids if vs.ids is not None else file_ids(vs.paths, vs.root)
+    return [f"{vs.rel(i)}\t{ids[i]}\t{vs.classes[c]}\t{vs.window(i)}" for i, c in enumerate(vs.labels)]
+
+
+def fingerprint(vs: VideoSet) -> str:
+    """The identity of a set of videos for cache keys: each video's content, class and segment (the
+    feature cache keeps class means; a checkpoint is trained on the labels), and the class list."""
+    h = hashlib.sha256(FINGERPRINT_VERSION.encode())
+    h.update(json.dumps(vs.classes).encode())
+    h.update("\n".join(video_lines(vs)).encode())
+    return h.hexdigest()[:16]
+
+
 def dataset_digest(vs: VideoSet) -> dict:
     """Short SHA-256 digests of the class list and of the video list (paths relative to the root,
-    class, segment), so two machines, or a results file and `data check`, can tell whether they
-    read the same dataset."""
-    import hashlib
-
-    def rel(p: str) -> str:
-        try:
-            return str(Path(p).relative_to(vs.root))
-        except ValueError:
-            return p
-    lines = [f"{rel(p)}\t{vs.classes[c]}\t{vs.window(i)}" for i, (p, c) in enumerate(zip(vs.paths, vs.labels))]
+    content identity, class, segment), so two machines, or a results file and `data check`, can tell
+    whether they read the same dataset: a re-encoded video changes `videos`."""
     return {"classes": hashlib.sha256("\n".join(vs.classes).encode()).hexdigest()[:16],
-            "videos": hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16],
-            "n_classes": len(vs.classes), "n_videos": len(vs)}
+            "videos": hashlib.sha256("\n".join(video_lines(vs)).encode()).hexdigest()[:16],
+            "n_classes": len(vs.classes), "n_videos": len(vs), "content": HASH}
 
 
 def files_per_class(root: Path, accept, skip=ANNOTATION_DIRS) -> tuple[list[str], list[str], np.ndarray]:
     """root/<class>/<file>: the class folders (sorted; those named in `skip` are not classes), the
     files `accept` takes in each (sorted), and each file's class index."""
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in skip)
+    classes = sorted(p.name for p in listdir(root, "dataset folder") if p.is_dir() and p.name not in skip)
     paths, labels = [], []
     for c, cname in enumerate(classes):
-        files = sorted(p for p in (root / cname).iterdir() if accept(p))
+        files = sorted(p for p in listdir(root / cname, "class folder") if accept(p))
         paths += [str(p) for p in files]
         labels += [c] * len(files)
     return classes, paths, np.array(labels, dtype=np.int64)

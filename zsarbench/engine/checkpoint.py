@@ -1,4 +1,6 @@
-"""Trained-model cache: one checkpoint per (method + config, source classes, recipe, seed).
+"""Trained-model cache: one checkpoint per (method + config, training videos by content and their
+classes, label embedding, recipe, seed), keyed by what it depends on and never by where the data or
+the cache lives (prepare.train_or_reuse builds the source part of the key).
 
 Files are written to a temporary name and renamed, so a crash never leaves a half checkpoint
 under the final name (and the partial files of an interrupted save are deleted by the next save of
@@ -16,9 +18,11 @@ from pathlib import Path
 
 import torch
 
-from ..artefacts import part_path, remove_stale_parts
-from ..context import default_cache_dir
+from ..artefacts import write_atomic
+from ..errors import UserError
 
+# bump when what a checkpoint holds or how it is keyed changes (2: training videos keyed by content)
+CHECKPOINT_VERSION = 2
 # Recipe fields that do not change what training learns (evaluation, speed, bookkeeping).
 NOT_TRAINING = {"test_clips", "workers", "frame_cache", "checkpoint_every", "compile"}
 # Training fields added after checkpoints existed: left out at their default, so those keep their keys.
@@ -28,7 +32,7 @@ ADDED_LATER = {"flip": False, "clip_store": 0, "decoder": "decord"}
 def checkpoint_key(method: str, method_config: dict, source: dict, recipe: dict) -> str:
     train_recipe = {k: v for k, v in recipe.items()
                     if k not in NOT_TRAINING and not (k in ADDED_LATER and v == ADDED_LATER[k])}
-    blob = json.dumps({"method": method, "config": method_config, "source": source,
+    blob = json.dumps({"v": CHECKPOINT_VERSION, "method": method, "config": method_config, "source": source,
                        "recipe": train_recipe}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -36,53 +40,62 @@ def checkpoint_key(method: str, method_config: dict, source: dict, recipe: dict)
 _DIGESTS: dict = {}
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 (hex) of a file's bytes, memoised per (path, size, mtime) in memory and on disk
-    (CACHE/digests/), so a large weights file is hashed once, not on every run or process."""
+def file_sha256(path: Path, cache_dir: Path | None = None) -> str:
+    """sha256 (hex) of a file's bytes, memoised per (path, size, mtime, ctime) in memory and, given the
+    run's cache folder, on disk (CACHE/digests/), so a large weights file is hashed once, not on
+    every run or process."""
+    from ..artefacts import write_text_atomic
+
+    path = Path(path)
     st = path.stat()
-    memo = (str(path), st.st_size, st.st_mtime_ns)
+    memo = (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if memo in _DIGESTS:
         return _DIGESTS[memo]
-    disk = default_cache_dir() / "digests" / f"{hashlib.sha256(json.dumps(list(memo)).encode()).hexdigest()[:24]}.json"
+    disk = None if cache_dir is None else \
+        Path(cache_dir) / "digests" / f"{hashlib.sha256(json.dumps(list(memo)).encode()).hexdigest()[:24]}.json"
     try:
         digest = json.loads(disk.read_text())["sha256"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         h = hashlib.sha256()
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 22), b""):
                 h.update(block)
         digest = h.hexdigest()
-        try:
-            disk.parent.mkdir(parents=True, exist_ok=True)
-            tmp = part_path(disk)
-            tmp.write_text(json.dumps({"path": memo[0], "size": memo[1], "mtime_ns": memo[2], "sha256": digest}))
-            os.replace(tmp, disk)
-        except OSError:   # an unwritable cache only costs hashing again next time
-            pass
+        if disk is not None:
+            try:
+                write_text_atomic(disk, json.dumps({"path": memo[0], "size": memo[1], "mtime_ns": memo[2],
+                                                    "sha256": digest}))
+            except (OSError, UserError):   # an unwritable or full cache only costs hashing again
+                pass
     _DIGESTS[memo] = digest
     return digest
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: Path, cache_dir: Path | None = None) -> str:
     """The checkpoint keys' short form of file_sha256: "sha256:" and its first 16 hex digits."""
-    return "sha256:" + file_sha256(path)[:16]
+    return "sha256:" + file_sha256(path, cache_dir)[:16]
 
 
 def checkpoint_dir(cache_dir: Path, method: str, key: str) -> Path:
     return Path(cache_dir) / "checkpoints" / f"{method}-{key}"
 
 
-def save_atomic(obj, path: Path) -> None:
-    """Write to a temporary file, fsync, rename: a crash never leaves a half file under `path`; then
-    delete what interrupted saves of `path` left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = part_path(path)
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    remove_stale_parts(path)
+def tensor_bytes(obj) -> int:
+    """About how many bytes torch.save writes for `obj`: its tensors' bytes."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
+
+
+def save_atomic(obj, path: Path, what: str = "checkpoint") -> None:
+    """Write to a temporary file, fsync, rename: a crash never leaves a half file under `path`, a
+    full disk is one line and leaves no part (artefacts.write_atomic); then delete what interrupted
+    saves of `path` left."""
+    write_atomic(Path(path), lambda f: torch.save(obj, f), what, tensor_bytes(obj) or None)
 
 
 def load_checkpoint(path: Path) -> dict:

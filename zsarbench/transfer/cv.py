@@ -24,7 +24,7 @@ def cross_validate(seen_vecs: np.ndarray, feats: np.ndarray, labels: np.ndarray,
                    backend: str = "highs", variant: str = "all", progress=None) -> dict:
     used = get_variant(variant).params
     kappa = len(seen_vecs)
-    folds = min(folds, kappa)
+    folds = min(folds, kappa // 2)   # each fold holds out 2 classes or more: 1 would score 100% whatever the point
     # class folds: a seeded shuffle of the seen classes cut into near-equal groups
     groups = [held for _, held in KFold(folds, shuffle=True, random_state=seed).split(np.arange(kappa))]
     protos = class_means(feats, labels, kappa)
