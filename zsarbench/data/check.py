@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from .video import CorruptVideo, frame_window, open_video, read_frames
+from .video import CorruptVideo, fork_pool, frame_window, open_video, read_frames
 from .videoset import VideoSet, dataset_digest
 
 
@@ -41,9 +41,7 @@ def check_dataset(vs: VideoSet, probe: int | None = None, seed: int = 0, progres
     task = progress.add_task("opening videos", total=len(unique)) if progress and unique else None
     workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
     if workers > 1 and len(unique) > 50:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(workers) as pool:
+        with fork_pool(workers) as pool:
             results = pool.imap(probe_video, unique, chunksize=8)
             for item, why in zip(unique, results):
                 unreadable += [{"path": item[0], "error": why}] if why else []

@@ -36,7 +36,7 @@ import numpy as np
 from ..artefacts import read_json, read_or_discard
 from .disk_budget import check_budget
 from .frame_cache import cache_key, slot_key
-from .video import CorruptVideo, frame_window, open_video, read_frames, sample_clips
+from .video import CorruptVideo, fork_pool, frame_window, open_video, read_frames, sample_clips
 
 # torchvision 0.29 marks its JPEG codec deprecated in favour of torchcodec's; it is libjpeg-turbo
 # and what the field reads rawframes with, so it stays until torchvision drops it
@@ -170,9 +170,7 @@ def _write(videos, jobs, root, part, workers, progress, frames, stride, position
     workers = workers or max(1, min(len(os.sched_getaffinity(0)), 8))
     pool = None
     if workers > 1:
-        import multiprocessing as mp
-
-        pool = mp.get_context("fork").Pool(workers)
+        pool = fork_pool(workers)
     shard, written = 0, 0
     out = open(part / "shard-000.jpg", "wb")
     try:

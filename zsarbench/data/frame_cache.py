@@ -30,7 +30,7 @@ import numpy as np
 from ..artefacts import built_once, disk_full, is_disk_full, read_json, read_or_discard
 from .disk_budget import check_budget
 from .identity import file_ids
-from .video import CorruptVideo, frame_window, get_batch, open_video
+from .video import CorruptVideo, fork_pool, frame_window, get_batch, open_video
 
 SHARD_BYTES = 4 << 30
 FRAME_CACHE_VERSION = 2   # bump when the layout or the key changes (2: videos by content, relative slots)
@@ -190,9 +190,7 @@ def _build(videos, root: Path, part: Path, resize, workers, progress, desc) -> F
     out = open(part / "shard-000.u8", "wb")
     try:
         if workers > 1:
-            import multiprocessing as mp
-
-            pool = mp.get_context("fork").Pool(workers)
+            pool = fork_pool(workers)
             results = pool.imap(_decode, jobs, chunksize=8)   # in order: shards are deterministic
         else:
             pool, results = None, map(_decode, jobs)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .manifest import HASH, fast_hash
+from .video import fork_pool
 from .videoset import VIDEO_EXTS
 
 RECORD = "zsarbench-resize.json"
@@ -93,9 +94,7 @@ def resize_tree(src: Path, dst: Path, short: int, keyint: int, crf: int = 23, wo
                              f"{keyint})", total=len(jobs)) if progress else None
     workers = workers or max(1, len(os.sched_getaffinity(0)))
     if workers > 1 and len(jobs) > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(workers) as pool:
+        with fork_pool(workers) as pool:
             results = pool.imap_unordered(resize_video, jobs, chunksize=1)
             for path, why in results:
                 failed.update({path: why} if why else {})

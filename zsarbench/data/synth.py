@@ -27,7 +27,7 @@ import numpy as np
 from ..artefacts import built_once, disk_full_guard, read_json, read_or_discard, write_text_atomic
 from ..errors import UserError
 from ..protocol import Synth as SynthConfig  # the [synth] table's schema
-from .video import write_video
+from .video import fork_pool, write_video
 
 MOTIONS = ("bouncing", "sliding", "rotating", "orbiting", "growing",
            "shrinking", "falling", "climbing", "blinking", "shaking")
@@ -298,9 +298,7 @@ def _generate(root: Path, cfg: SynthConfig, workers: int | None, progress) -> Pa
                 if progress:
                     progress.advance(task)
         else:
-            import multiprocessing as mp
-
-            with mp.get_context("fork").Pool(workers) as pool:
+            with fork_pool(workers) as pool:
                 for _ in pool.imap_unordered(_make_one, jobs, chunksize=8):
                     if progress:
                         progress.advance(task)

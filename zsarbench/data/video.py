@@ -22,6 +22,17 @@ class CorruptVideo(Exception):
     """A video that cannot be decoded (empty, truncated, not a video)."""
 
 
+def fork_pool(workers: int):
+    """A multiprocessing Pool of `workers` forked processes, after a garbage collection: a decord
+    reader left in a reference cycle here would otherwise be freed inside a child, whose copy of
+    decord's locks belongs to threads that were not forked, and the child hangs."""
+    import gc
+    import multiprocessing as mp
+
+    gc.collect()
+    return mp.get_context("fork").Pool(workers)
+
+
 def clip_span(frames: int, stride: int) -> int:
     return (frames - 1) * stride + 1
 
