@@ -109,13 +109,36 @@ def _tables(pattern: str) -> list[tuple]:
     return rows
 
 
+def _nuisances(datasets: list[str]) -> None:
+    """The declared nuisances of the synthetic datasets among `datasets` (data/synth.py NUISANCES)."""
+    from ..data.synth import FORMAT_VERSION, nuisances
+
+    found = [(d, nuisances(d)) for d in dict.fromkeys(datasets) if nuisances(d)]
+    if found:
+        out.print(f"\n# what the synthetic videos vary in (zsarbench/data/synth.py NUISANCES, data format "
+                  f"{FORMAT_VERSION}); ranges are drawn uniformly per video", markup=False)
+    for dataset, values in found:
+        out.print(f"\n[nuisances.{dataset}]", markup=False)
+        for k, v in values.items():
+            out.print(f"{k} = {_toml(v)}", markup=False)
+
+
 @click.command()
-@click.argument("what", type=click.Choice(["protocol"]))
+@click.argument("what", type=click.Choice(["protocol", "dataset"]))
 @click.argument("name")
 def show(what, name):
-    """Print a protocol with its includes resolved, as TOML-like tables."""
+    """Print a protocol with its includes resolved, as TOML-like tables (with the nuisances of its
+    synthetic datasets), or a synthetic dataset's nuisances (`show dataset synth-hmdb`)."""
+    from ..errors import UserError
     from ..protocol import load_protocol
 
+    if what == "dataset":
+        from ..data.synth import NUISANCES, nuisances
+
+        if not nuisances(name):
+            raise UserError(f"no declared nuisances for '{name}': `show dataset` knows the synthetic datasets "
+                            + ", ".join(f"synth-{d}" for d in NUISANCES))
+        return _nuisances([name])
     p = load_protocol(name).to_dict()
     path = p.pop("path")
     out.print(f"# {name}  ({path})")
@@ -134,6 +157,7 @@ def show(what, name):
                 out.print(f"\n[target.pinned.{split}.{key}]  # {len(lists[key])} {what}", markup=False)
                 for c in lists[key]:
                     out.print(c, markup=False)
+    _nuisances([p["source"]["dataset"], p["target"]["dataset"]])
 
 
 def _toml(v) -> str:
