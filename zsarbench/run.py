@@ -14,7 +14,7 @@ from .context import RunContext
 from .diagnostics import diagnostics
 from .prepare import prepare
 from .protocol import Protocol
-from .results import now, run_document, write_results
+from .results import run_document, run_start, write_results
 from .scoring import score_variant
 
 
@@ -27,10 +27,10 @@ def inference_variant(method) -> str:
 def run(method_name: str, protocol: Protocol, ctx: RunContext, method_options: dict | None = None,
         overrides: dict | None = None, gzsl: bool = False) -> tuple[dict, Path | None]:
     """Train (or reuse) the method, score every split, write the results file (rank 0)."""
-    t_start, started = time.time(), now()
+    t_start, start = time.time(), run_start()
     prep = prepare(method_name, protocol, ctx, method_options, gzsl)
     scored = score_variant(prep, inference_variant(prep.method), ctx.progress, gzsl=gzsl, detail=True)
     timings = {**prep.timings, "cv_s": scored["cv_s"], "eval_s": scored["eval_s"], "solve_s": scored["solve_s"],
                "total_s": round(time.time() - t_start, 2)}
-    doc = run_document(prep, ctx.command, ctx.device, overrides, scored, started, timings, diagnostics(prep))
+    doc = run_document(prep, ctx.command, ctx.device, overrides, scored, start, timings, diagnostics(prep))
     return doc, write_results(doc, ctx.results_dir, protocol.name, prep.method.name)

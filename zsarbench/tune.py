@@ -293,14 +293,14 @@ def tune(method: str, protocol: str, overrides: dict, method_options: dict, spac
          on_trial=None) -> tuple[dict, Path, Path | None]:
     """Run (or resume) the study, then write the overlay of its best trial and the "zsar-tune"
     results document. Returns (document, overlay path, results path)."""
-    from .results import now, tune_document, write_results
+    from .results import run_start, tune_document, write_results
 
     check_space(space)
     P = load_protocol(protocol, overrides)
     storage = storage or default_storage(ctx.cache_dir)
     name = study_name(method, P, space, overrides, method_options)
     study = open_study(name, storage, seed, prune)
-    before, started, t0 = len(study.trials), now(), time.time()
+    before, start, t0 = len(study.trials), run_start(), time.time()
     ctx.log(f"study {name} in {storage}: {before} trials so far")
     callbacks = [lambda st, tr: on_trial(st, tr)] if on_trial else []
     study.optimize(make_objective(method, protocol, overrides, method_options, space, ctx, prune),
@@ -321,6 +321,6 @@ def tune(method: str, protocol: str, overrides: dict, method_options: dict, spac
                         "pruner": "MedianPruner(n_startup_trials=2) at the warm-up rung" if prune else None,
                         "space": space, "method_options": method_options},
                         trial_rows(study), {"number": best.number, "value": best.value, "params": best.params},
-                        str(path), {"trials_before": before, "trials_after": len(study.trials), "started": started,
-                                    "seconds": round(time.time() - t0, 2)})
+                        str(path), {"trials_before": before, "trials_after": len(study.trials),
+                                    "started": start["started"], "seconds": round(time.time() - t0, 2)}, start)
     return doc, path, write_results(doc, ctx.results_dir, P.name, f"{method}-tune")
