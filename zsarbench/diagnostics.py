@@ -24,7 +24,11 @@ import numpy as np
 from .evaluate import summarise
 from .scoring import split_videos
 
-PROBE_C = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)   # the probe's inverse regularisation, chosen by inner CV
+# The probe's inverse regularisation, chosen by inner CV (on unit-norm features C = 1 underfits: 15.1
+# where C = 100 gave 21.4 on the synthetic benchmark; 0.01 is flat there). tol 1e-3: the nested
+# search is 80 fits, about 25 CPU-seconds on 570 x 768 features.
+PROBE_C = (0.1, 1.0, 10.0, 100.0, 1000.0)
+_PROBES: dict = {}   # seen feature cache key -> probe: protocols that share a model's seen features share it
 NOTE = "uses target labels (oracle) or seen classes only (probe): not a ZSAR result"
 
 
@@ -67,13 +71,23 @@ def seen_probe_top1(feats: np.ndarray, labels: np.ndarray, seed: int = 0, folds:
     if k < 2 or inner < 2:
         return None
     probe = LogisticRegressionCV(Cs=list(PROBE_C), cv=StratifiedKFold(inner, shuffle=True, random_state=seed),
-                                 l1_ratios=(0.0,), scoring="accuracy", max_iter=1000, use_legacy_attributes=False)
+                                 l1_ratios=(0.0,), scoring="accuracy", max_iter=1000, tol=1e-3,
+                                 use_legacy_attributes=False)
     res = cross_validate(probe, _unit(feats), labels, cv=StratifiedKFold(k, shuffle=True, random_state=seed),
                          return_estimator=True)
     return {**summarise([100.0 * a for a in res["test_score"]]), "folds": k, "cv": "StratifiedKFold video folds",
             "C": [float(np.ravel(e.C_)[0]) for e in res["estimator"]],   # the inner folds' choice per outer fold
             "model": f"sklearn LogisticRegressionCV(Cs={list(PROBE_C)}, {inner} inner StratifiedKFold folds, "
-                     "max_iter=1000) on L2-normalised features"}
+                     "max_iter=1000, tol=1e-3) on L2-normalised features"}
+
+
+def _probe(sf, seed: int) -> dict | None:
+    key = (getattr(sf, "key", None), seed)
+    if key[0] is None:
+        return seen_probe_top1(sf.features, sf.labels, seed)
+    if key not in _PROBES:
+        _PROBES[key] = seen_probe_top1(sf.features, sf.labels, seed)
+    return _PROBES[key]
 
 
 def diagnostics(prep) -> dict:
@@ -83,6 +97,6 @@ def diagnostics(prep) -> dict:
     own = split_videos(prep) or [np.ones(len(tf.labels), bool)] * len(splits)   # official: its test list
     oracle = [oracle_top1(tf.features[m], tf.labels[m], unseen) for unseen, m in zip(splits, own)]
     return {"oracle_top1": {**summarise([o for o in oracle if o == o]), "per_split": oracle},
-            "seen_probe_top1": seen_probe_top1(sf.features, sf.labels, P.recipe.seed),
+            "seen_probe_top1": _probe(sf, P.recipe.seed),
             "chance_top1": round(float(np.mean([100.0 / len(u) for u in splits])), 3),
             "note": NOTE}
