@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats as sps
@@ -165,16 +166,23 @@ def detectable_difference(ma: np.ndarray, mb: np.ndarray, paired: bool = False) 
     """The difference of means (percent points) that n_a and n_b seeds detect with POWER at ALPHA,
     two-sided, at the observed spread: Cohen's d solved by statsmodels' power classes, times the
     pooled sample std of the per-seed means (paired: the sample std of the per-seed differences)."""
-    from statsmodels.stats.power import TTestIndPower, TTestPower
-
     if paired:
         sd = float(np.std(ma - mb, ddof=1))
-        d = TTestPower().solve_power(effect_size=None, nobs=len(ma), alpha=ALPHA, power=POWER)
     else:
         na, nb = len(ma), len(mb)
         sd = float(np.sqrt(((na - 1) * np.var(ma, ddof=1) + (nb - 1) * np.var(mb, ddof=1)) / (na + nb - 2)))
-        d = TTestIndPower().solve_power(effect_size=None, nobs1=na, ratio=nb / na, alpha=ALPHA, power=POWER)
+    d = _effect(len(ma), len(mb), paired)
     return float(d * sd) if sd > 0 and np.isfinite(d) else None
+
+
+@lru_cache(maxsize=None)
+def _effect(na: int, nb: int, paired: bool) -> float:
+    """Cohen's d detected with POWER at ALPHA by na and nb seeds (a root search: solved once per design)."""
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+
+    if paired:
+        return float(TTestPower().solve_power(effect_size=None, nobs=na, alpha=ALPHA, power=POWER))
+    return float(TTestIndPower().solve_power(effect_size=None, nobs1=na, ratio=nb / na, alpha=ALPHA, power=POWER))
 
 
 def adjust(comparisons: list[Comparison]) -> list[Comparison]:

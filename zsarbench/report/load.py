@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from ..errors import UserError
@@ -93,6 +94,10 @@ class Result:
     def overrides(self) -> dict:
         """--set overrides as flat 'section.key' -> value, without the seed (runs that differ only in
         their seed are repeats of one cell) and the embedding (a dimension of the tables: `embedding`)."""
+        return dict(self._overrides)
+
+    @cached_property
+    def _overrides(self) -> dict:     # every cell asks every result: flattened once
         flat = _flatten(self.data.get("overrides") or {})
         flat.pop("recipe.seed", None)
         flat.pop("embedding.name", None)
