@@ -167,11 +167,6 @@ def pick(cell: Cell, hits: list[Result]) -> Picked:
     return Picked(sorted(by_seed.values(), key=lambda r: r.path), newest, superseded, warnings)
 
 
-def distinct(cell: Cell, hits: list[Result]) -> list[Result]:
-    """The results a cell pools (pick)."""
-    return pick(cell, hits).results
-
-
 def cell_marks(cell: Cell, results: list[Result]) -> str:
     """What the number needs said beside it: DIRTY, collapsed splits, stages that did not train."""
     out = marks.DIRTY if any(marks.is_dirty(r) for r in results) else ""

@@ -5,7 +5,7 @@ model trained at all. One home for these facts, read by the tables, the ordering
   data format     synthetic benchmark: the format its data was generated in (data.source/target.format
                   since format 7; before, the `synth/vN-...` folder of the roots a run file records,
                   or for an ablation row the run file of the same trained model); real datasets: "real".
-                  A cell pools one format only (cells.distinct keeps the newest) and tables state it.
+                  A cell pools one format only (cells.pick keeps the newest) and tables state it.
   dirty           the run started (or ended) in a worktree with uncommitted changes, or its code changed
                   during the run (provenance git_dirty, git_at_end, git_changed_during_run): marked DIRTY.
   collapsed       a split sent more than half its predictions to one class (evaluate.COLLAPSE_SHARE;

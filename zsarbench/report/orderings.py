@@ -5,8 +5,8 @@ training seeds on our results: results/tables/orderings.md and orderings.tex, wr
 A row's data on a protocol: one entry per training seed, the top-1 of each of its splits, found by
 the tables' own matching rules (report/cells.py: `Cell` and `pick`: the newest data format, one
 result per checkpoint key and per `recipe.seed`, the latest). Several results files of one row that
-differ in their seed only are several seeds. A row with a collapsed split or a model that did not
-train is not tested (report/marks.py). The tested pairs of one paper table are one family: their
+differ in their seed only are several seeds. A collapsed row (at least half its splits), a row whose
+model did not train and two rows of different data formats are not tested (report/marks.py). The tested pairs of one paper table are one family: their
 p-values are Holm-adjusted together (stats.adjust) and the verdicts use the adjusted p.
 Rows are named by the ordering's ids:
   - run-filled parts (Tables 1, 2: method names; Table 7 below): plain `zsarbench run` results;
