@@ -143,7 +143,7 @@ def test_cells_pool_runs_and_list_missing_commands(tree, tmp_path):
     assert "zsarbench run rest18 -p synth-ucf-0-50\n" not in t1, "a filled cell lists no command"
     assert "54.7 ± 2.3" in paper and "54.7" not in ours, "the paper's numbers are never in our block"
     t2 = (tmp_path / "t" / "table2.md").read_text()
-    assert "| ResT_18 (rest18) | 32.5 ± 7.5 (n=2; splits ± 2.5) | - | 30.0 ± 5.0 | - | n/a | n/a |" in t2
+    assert "| ResT_18 (rest18) | 32.5 ± 10.6 (n=2; splits ± 2.5) | - | 30.0 ± 5.0 | - | n/a | n/a |" in t2
     assert "| ResT_34 (rest34) | - | 12.0 | - | - | n/a | n/a |" in t2, "one split: no std"
     t7 = (tmp_path / "t" / "table7.md").read_text()
     assert "| all source classes (no overlap removal) | 75.0 ± 5.0 | 75.0 ± 5.0 | - | - |" in t7
@@ -158,7 +158,7 @@ def test_cells_pool_runs_and_list_missing_commands(tree, tmp_path):
     t4 = (tmp_path / "t" / "table4.md").read_text()
     assert "| RNN | ✓ | 0.0123 × 1 | 13.0 ± 2.0 | 14.0 |" in t4, "cost: GMAC per clip x test clips"
     tex = (tmp_path / "t" / "table1.tex").read_text()
-    assert r"ResT\_18 (rest18) & 32.5 $\pm$ 7.5 (n=2; splits $\pm$ 2.5)" in tex
+    assert r"ResT\_18 (rest18) & 32.5 $\pm$ 10.6 (n=2; splits $\pm$ 2.5)" in tex
 
 
 def test_loader_rejects_malformed_and_newer_files_naming_them(tmp_path):
