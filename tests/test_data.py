@@ -5,7 +5,8 @@ import pytest
 
 from conftest import ROOT
 from zsarbench.data.overlap import remove_overlap
-from zsarbench.data.synth import MOTIONS, OBJECTS, class_layout, render_video, synth_root, write_mp4
+from zsarbench.data.synth import (MOTIONS, NUISANCES, OBJECTS, class_layout, nuisances, render_video, synth_root,
+                                  write_mp4)
 from zsarbench.data.videoset import folder_per_class
 from zsarbench.errors import UserError
 from zsarbench.protocol import Synth, load_protocol
@@ -78,8 +79,36 @@ def test_synthetic_videos_are_the_same_bytes_every_time(tmp_path):
 def test_synthetic_data_keeps_its_cache_folder(tmp_path):
     """The folder key hashes the format and every [synth] field: a new field, default or name
     would regenerate everyone's data, so a change here must be deliberate (bump FORMAT_VERSION)."""
-    assert synth_root(tmp_path, Synth()).name == "v6-seed0-c1ef737fb4"
-    assert synth_root(tmp_path, load_protocol(ROOT / "tests/protocols/tiny.toml").synth).name == "v6-seed0-b897ea99d5"
+    assert synth_root(tmp_path, Synth()).name == "v7-seed0-173f5cf032"
+    assert synth_root(tmp_path, load_protocol(ROOT / "tests/protocols/tiny.toml").synth).name == "v7-seed0-96e1dbf4ad"
+
+
+def test_format_7_keeps_the_source_and_ucf_bytes_and_undims_hmdb():
+    """Format 7 changed the HMDB analog only: the source and the UCF analog render exactly as in format
+    6 (digests of format 6's frames), the HMDB analog's objects are as bright as the source's."""
+    digests = {}
+    for d in ("kinetics", "ucf", "hmdb"):
+        h = hashlib.sha256()
+        for k, (m, o) in enumerate([("bouncing", "star"), ("sliding", "square"), ("shaking", "ring")]):
+            h.update(render_video(d, m, o, Synth(), np.random.default_rng([0, k])).tobytes())
+        digests[d] = h.hexdigest()[:16]
+    assert digests["kinetics"] == "3009df6cdc46e5f5" and digests["ucf"] == "073e3f6e3fc6a9c4"
+    assert digests["hmdb"] != "41b81285188ee7c3", "format 6's dimmed HMDB analog"
+
+
+def test_every_target_shift_stays_inside_what_the_source_covers():
+    """The nuisances are declared as data; a target's object brightness, size and speed lie within
+    (or next to) the source's ranges: F never meets an object it could not have seen (format 6's
+    dimmed HMDB objects, 152-179 of 255, were outside the source's 217-255 and collapsed the domain)."""
+    src = NUISANCES["kinetics"]
+    for domain in ("ucf", "hmdb"):
+        t = NUISANCES[domain]
+        lo, hi = src.object_brightness
+        assert lo <= t.object_brightness[0] <= t.object_brightness[1] <= hi, domain
+        assert max(t.background_level) < 255 * lo, "objects stay brighter than every background"
+    assert nuisances("synth-hmdb")["background"] == "blotches" and nuisances("ucf101") is None
+    hmdb, ucf = NUISANCES["hmdb"], NUISANCES["ucf"]
+    assert hmdb.noise > ucf.noise and hmdb.object_size[1] < ucf.object_size[1], "HMDB stays the harder target"
 
 
 def test_missing_or_empty_dataset_folder_is_a_user_error(tmp_path):

@@ -43,3 +43,17 @@ def test_meta_protocol_is_the_three_splits():
     P = load_protocol("kinetics600-zs")
     assert P.target.n_splits == 3 and P.pinned_names() == ["split1", "split2", "split3"]
     assert [P.target.pinned[n] for n in P.pinned_names()] == splits()
+
+
+def test_splits_are_elaborative_rehearsals_own_lists():
+    """Each split's test and validation names are ER's class-index files at the cited commit, read
+    through ER's own 620-class list (a copy: tests/data/er_zsl220.json)."""
+    import json
+
+    er = json.loads((Path(__file__).parent / "data" / "er_zsl220.json").read_text())
+    names = er["classes620"]
+    every = set(splits()[0]["test"]) | set(splits()[0]["val"])
+    assert len(names) == 620 and names[400:] == sorted(every)   # ER's 220 new classes, alphabetical
+    for s, tst, val in zip(splits(), er["tst_class_idxs"], er["val_class_idxs"]):
+        assert sorted(s["test"]) == sorted(names[k] for k in tst)
+        assert sorted(s["val"]) == sorted(names[k] for k in val)

@@ -21,12 +21,13 @@ SEEN = [f"seen_{i}" for i in range(8)]
 
 
 def fake_run(top1s, method="rest18", protocol="synth-ucf-0-50", ckpt="k0", finished="2026-01-01T00:00:00+00:00",
-             overrides=None, detail=False):
-    """A zsar-run result as run.py writes it, with made-up numbers (3 unseen classes per split)."""
+             overrides=None, detail=False, collapsed=False):
+    """A zsar-run result as run.py writes it, with made-up numbers (3 unseen classes per split; its
+    predictions spread over the classes, or all to the first with `collapsed`)."""
     rng = np.random.default_rng(len(top1s))
     splits = []
     for s, t in enumerate(top1s):
-        conf = rng.integers(0, 4, (3, 3))
+        conf = np.array([[3, 0, 0]] * 3) if collapsed else np.ones((3, 3), int) + np.eye(3, dtype=int) * (1 + s % 2)
         sp = {"index": s, "unseen_classes": CLASSES[s % 3: s % 3 + 3], "n_videos": int(conf.sum()), "top1": t,
               "top5": 100.0, "mean_class_top1": t, "chance_top1": 33.333, "confusion": conf.tolist(),
               "hubness": {"k1": {"skew_sample": 0.5, "skew_paper_eq10": 1.5, "psi": [3, 1, 0]}},
@@ -133,15 +134,16 @@ def test_cells_pool_runs_and_list_missing_commands(tree, tmp_path):
     render(tree, tmp_path / "t")
     t1 = (tmp_path / "t" / "table1.md").read_text()
     ours, paper = t1.split("## Reported (paper")
-    # two trained models (k1: 25.0, k2: 40.0; k2 evaluated twice counts once); the --set run is not pooled
-    assert "| ResT_18 (rest18) | 32.5 ± 7.5 (n=2; splits ± 2.5) | 30.0 ± 5.0 |" in ours, "seed-only overrides are the same cell"
+    # two trained models (k1: 25.0, k2: 40.0; k2 evaluated twice counts once); the --set run is not pooled;
+    # the spread over seeds is the sample std (ddof 1)
+    assert "| ResT_18 (rest18) | 32.5 ± 10.6 (n=2; splits ± 2.5) | 30.0 ± 5.0 |" in ours, "seed-only overrides are the same cell"
     assert "90.0" not in ours
     assert "| ResT_34 (rest34) | - | - |" in ours
     assert "zsarbench run rest34 -p synth-ucf-0-50" in t1 and "zsarbench run rest101 -p synth-hmdb-0-50" in t1
     assert "zsarbench run rest18 -p synth-ucf-0-50\n" not in t1, "a filled cell lists no command"
     assert "54.7 ± 2.3" in paper and "54.7" not in ours, "the paper's numbers are never in our block"
     t2 = (tmp_path / "t" / "table2.md").read_text()
-    assert "| ResT_18 (rest18) | 32.5 ± 7.5 (n=2; splits ± 2.5) | - | 30.0 ± 5.0 | - | n/a | n/a |" in t2
+    assert "| ResT_18 (rest18) | 32.5 ± 10.6 (n=2; splits ± 2.5) | - | 30.0 ± 5.0 | - | n/a | n/a |" in t2
     assert "| ResT_34 (rest34) | - | 12.0 | - | - | n/a | n/a |" in t2, "one split: no std"
     t7 = (tmp_path / "t" / "table7.md").read_text()
     assert "| all source classes (no overlap removal) | 75.0 ± 5.0 | 75.0 ± 5.0 | - | - |" in t7
@@ -156,7 +158,7 @@ def test_cells_pool_runs_and_list_missing_commands(tree, tmp_path):
     t4 = (tmp_path / "t" / "table4.md").read_text()
     assert "| RNN | ✓ | 0.0123 × 1 | 13.0 ± 2.0 | 14.0 |" in t4, "cost: GMAC per clip x test clips"
     tex = (tmp_path / "t" / "table1.tex").read_text()
-    assert r"ResT\_18 (rest18) & 32.5 $\pm$ 7.5 (n=2; splits $\pm$ 2.5)" in tex
+    assert r"ResT\_18 (rest18) & 32.5 $\pm$ 10.6 (n=2; splits $\pm$ 2.5)" in tex
 
 
 def test_loader_rejects_malformed_and_newer_files_naming_them(tmp_path):

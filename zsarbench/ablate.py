@@ -17,7 +17,7 @@ from .paper_tables import EMBEDDINGS, get_ablation
 from .prepare import prepare, relabel
 from .protocol import Protocol, deep_merge, load_protocol
 from .registry import create_method
-from .results import ablation_document, ablation_row, now, row_key, write_results
+from .results import ablation_document, ablation_row, row_key, run_start, write_results
 from .scoring import score_variant, table_cell
 
 # The synthetic protocols' cheap profile: what a table trains there unless --profile protocol (or the
@@ -59,7 +59,7 @@ def ablate(name: str, protocols: list[Protocol], ctx: RunContext, method: str = 
     profile when `protocols` were loaded with it (its method options are applied here), else None.
     method_options (--set method.*) apply to every row whose method has them."""
     part = get_ablation(name)
-    t_start, started = time.time(), now()
+    t_start, start = time.time(), run_start()
     rows, cv_memo, predictions = [], {}, {}
     for row in part.rows(protocols[0], embeddings, method):
         t_row, cells, trained, pretrained = time.time(), {}, False, None
@@ -90,6 +90,6 @@ def ablate(name: str, protocols: list[Protocol], ctx: RunContext, method: str = 
                                  time.time() - t_row, trained, pretrained))
         ctx.log(f"{name}: {' | '.join(str(v) for v in row.cells.values())} done ({rows[-1]['seconds']:.0f} s)")
     doc = ablation_document(name, f"Table {part.label}: {part.title}", protocols, rows, ctx.command, overrides, profile,
-                            started, {"total_s": round(time.time() - t_start, 2)})
+                            start, {"total_s": round(time.time() - t_start, 2)})
     stem = f"{method}-ablate-{name}" if name == "constraints" else f"ablate-{name}"
     return doc, write_results(doc, ctx, protocols[0].name, stem, predictions)

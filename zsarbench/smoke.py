@@ -128,7 +128,7 @@ def _checklist(report: Smoke, method_name: str, P, ctx, method_options: dict, sc
     from .engine.train import n_batches
     from .prepare import Prepared, extract, load_data, own_class_vectors, train_or_reuse
     from .registry import create_method
-    from .results import run_document, write_results
+    from .results import run_document, run_start, write_results
     from .run import inference_variant
     from .scoring import score_variant
 
@@ -235,7 +235,7 @@ def _checklist(report: Smoke, method_name: str, P, ctx, method_options: dict, sc
     scored = report.step("transfer and evaluation", transfer)
 
     def results():
-        doc = run_document(prep, ctx.command, ctx.device, {"smoke": True}, scored, "", {})
+        doc = run_document(prep, ctx.command, ctx.device, {"smoke": True}, scored, run_start(), {})
         path = write_results(doc, scratch_ctx, P.name, method.name)
         size = len(path.read_text())
         json.loads(path.read_text())

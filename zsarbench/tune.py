@@ -273,7 +273,7 @@ def tune(method: str, protocol: str, overrides: dict, method_options: dict, spac
          on_trial=None) -> tuple[dict, Path, Path | None]:
     """Run (or resume) the study, then write the overlay of its best trial and the "zsar-tune"
     results document. Returns (document, overlay path, results path)."""
-    from .results import now, tune_document, write_results
+    from .results import run_start, tune_document, write_results
 
     check_space(space)
     P = load_protocol(protocol, overrides)
@@ -284,7 +284,7 @@ def tune(method: str, protocol: str, overrides: dict, method_options: dict, spac
     name = study_name(method, P, space, overrides, method_options)
     study = open_study(name, storage, seed, prune)
     with storage_errors(storage):
-        before, started, t0 = len(study.trials), now(), time.time()
+        before, start, t0 = len(study.trials), run_start(), time.time()
         ctx.log(f"study {name} in {shown}: {before} trials so far")
         callbacks = [lambda st, tr: on_trial(st, tr)] if on_trial else []
         study.optimize(make_objective(method, protocol, overrides, method_options, space, ctx, prune),
@@ -307,6 +307,6 @@ def tune(method: str, protocol: str, overrides: dict, method_options: dict, spac
                         "pruner": "MedianPruner(n_startup_trials=2) at the warm-up rung" if prune else None,
                         "space": space, "method_options": method_options},
                         rows, {"number": best.number, "value": best.value, "params": best.params},
-                        str(path), {"trials_before": before, "trials_after": n_trials, "started": started,
-                                    "seconds": round(time.time() - t0, 2)})
+                        str(path), {"trials_before": before, "trials_after": n_trials, "started": start["started"],
+                                    "seconds": round(time.time() - t0, 2)}, start)
     return doc, path, write_results(doc, ctx, P.name, f"{method}-tune")

@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from ..context import check_outputs
-from .common import out, protocol_path_option, results_dir_option
+from .common import console, out, protocol_path_option, results_dir_option
 
 read_results_option = results_dir_option("Read RESULTS_DIR/**/*.json.")
 
@@ -31,7 +31,10 @@ def tables(results_dir, out_dir, readme):
     check_outputs(out_dir=out_dir)
     t = time.time()
     results = load_results(results_dir)
-    missing = write_tables(results, out_dir)
+    warnings = []
+    missing = write_tables(results, out_dir, warnings)
+    for line in warnings:   # a training seed found twice in a cell: counted once
+        console.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
     out.print(f"{len(results)} results files -> {len(missing)} tables and orderings.md in {out_dir} "
               f"({sum(missing.values())} cells still missing; each table lists the commands) in {time.time() - t:.2f} s")
     if readme is not None:
@@ -129,14 +132,37 @@ def _tables(pattern: str) -> list[tuple]:
     return rows
 
 
+def _nuisances(datasets: list[str]) -> None:
+    """The declared nuisances of the synthetic datasets among `datasets` (data/synth.py NUISANCES)."""
+    from ..data.synth import FORMAT_VERSION, nuisances
+
+    found = [(d, nuisances(d)) for d in dict.fromkeys(datasets) if nuisances(d)]
+    if found:
+        out.print(f"\n# what the synthetic videos vary in (zsarbench/data/synth.py NUISANCES, data format "
+                  f"{FORMAT_VERSION}); ranges are drawn uniformly per video", markup=False)
+    for dataset, values in found:
+        out.print(f"\n[nuisances.{dataset}]", markup=False)
+        for k, v in values.items():
+            out.print(f"{k} = {_toml(v)}", markup=False)
+
+
 @click.command()
-@click.argument("what", type=click.Choice(["protocol"]))
+@click.argument("what", type=click.Choice(["protocol", "dataset"]))
 @click.argument("name")
 @protocol_path_option
 def show(what, name):
-    """Print a protocol with its includes resolved, as TOML-like tables."""
+    """Print a protocol with its includes resolved, as TOML-like tables (with the nuisances of its
+    synthetic datasets), or a synthetic dataset's nuisances (`show dataset synth-hmdb`)."""
+    from ..errors import UserError
     from ..protocol import load_protocol
 
+    if what == "dataset":
+        from ..data.synth import NUISANCES, nuisances
+
+        if not nuisances(name):
+            raise UserError(f"no declared nuisances for '{name}': `show dataset` knows the synthetic datasets "
+                            + ", ".join(f"synth-{d}" for d in NUISANCES))
+        return _nuisances([name])
     p = load_protocol(name).to_dict()
     path = p.pop("path")
     out.print(f"# {name}  ({path})")
@@ -155,6 +181,7 @@ def show(what, name):
                 out.print(f"\n[target.pinned.{split}.{key}]  # {len(lists[key])} {what}", markup=False)
                 for c in lists[key]:
                     out.print(c, markup=False)
+    _nuisances([p["source"]["dataset"], p["target"]["dataset"]])
 
 
 def _toml(v) -> str:

@@ -145,6 +145,11 @@ class Method(ABC):
         seen classes) keeps the protocol's embedding."""
         raise NotImplementedError(f"method '{self.name}' has no text encoder")
 
+    def chance_losses(self, class_words: list[list[str]], recipe: Recipe) -> dict:
+        """{training stage: the loss of a uniform guess} for the stages of fit() whose loss has one
+        (cross-entropy over C classes: ln C); a stage left out is not judged (learned.py)."""
+        return {}
+
     def details(self) -> dict:
         """What the results record about the method beyond config() (the checkpoint key): e.g. the
         weights file and prompts of an image-text model (results: method.details)."""

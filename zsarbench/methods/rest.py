@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -199,6 +200,15 @@ class ResTMethod(Method):
         log["world_size"] = dist.world_size()
         model.eval()
         return log
+
+    def chance_losses(self, class_words: list[list[str]], recipe: Recipe) -> dict:
+        """Warm-up: cross-entropy over the seen classes (ln C). Joint: L_cls (ln C) + w L_mtl, the MLM
+        head predicting one of the label vocabulary plus [PAD] and [MASK] (ln V), as the losses option
+        combines them."""
+        ln_c = math.log(max(len(class_words), 1))
+        ln_v = math.log(len({w for ws in class_words for w in ws}) + 2)
+        joint = {"cls+mlm": ln_c + recipe.mtl_weight * ln_v, "cls": ln_c, "mlm": recipe.mtl_weight * ln_v}
+        return {"warmup": ln_c, "joint": joint[self.option("losses")]}
 
     def not_joint(self) -> tuple[str, ...]:
         """Name prefixes of the parameters the joint stage leaves alone."""

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+
+import numpy as np
 from pathlib import Path
 
+from ..evaluate import COLLAPSE_SHARE
 from ..paper_tables import EMBEDDINGS, TABLES
 from ..protocol import load_protocol
 from . import tuned
-from .cells import MARK, MARK_NOTE, Cell, display, distinct, marks, pool
+from . import marks
+from .cells import Cell, display, pick, pool
 from .layouts import PROTOCOLS
 from .load import Result
 
@@ -34,12 +38,21 @@ HEADER = ["# Diagnostic ceilings (not ZSAR results)", "",
           "features, leave-one-video-out, cosine: it USES TARGET LABELS). They bound what the features allow; "
           "they are not ZSAR results and no ZSAR column or ordering uses them. *Position*: (ZSAR - chance) / "
           "(oracle - chance) of the pooled means, 0 at chance, 1 at the oracle (\"-\": oracle at or below chance).", "",
-          "A row is a method on a protocol pooled over its training seeds (n = seeds: trained models, a model "
-          "evaluated again counts once, its latest result): mean ± std over the seeds of each seed's mean over the "
-          "splits (population std; one seed: its mean). Runs with other `--set` overrides, another `--embedding` "
-          "or a tuned overlay are rows of their own.", ""]
-COLUMNS = ["protocol", "method", "seeds", "chance", "ZSAR top-1", "oracle top-1 (target labels)", "position",
-           "seen-class probe"]
+          "The oracle is computed inside the target domain; three columns say whether the transfer crosses the "
+          "domain shift (each split's `shift`, recorded by every run): *top-class share*, the share of a split's "
+          "predictions that go to its most-predicted class, mean (and max) over the row's splits and seeds; a split "
+          "above 0.5 has collapsed, and a row with at least half its splits collapsed is marked \"collapsed\": its "
+          "ZSAR number measures the collapse, not the method (1 / classes when predictions spread evenly); "
+          "*source-target "
+          "cosine*, between the mean seen-prototype feature and the mean target feature (near 0 or below: the "
+          "encoder maps the target elsewhere than the source); *alignment*, the mean cosine between each unseen "
+          "class's composed prototype and its own target class mean (\"-\": not recorded, files before format 7).", "",
+          "A row is a method on a protocol pooled over its training seeds (n = seeds: distinct `recipe.seed`s of one "
+          "data format, a model evaluated again counts once, its latest result): mean ± std over the seeds of each "
+          "seed's mean over the splits (sample std, ddof 1; one seed: its mean). Runs with other `--set` overrides, "
+          "another `--embedding` or a tuned overlay are rows of their own.", ""]
+COLUMNS = ["protocol", "method", "data", "seeds", "chance", "ZSAR top-1", "oracle top-1 (target labels)", "position",
+           "seen-class probe", "top-class share", "source-target cosine", "alignment"]
 
 
 @lru_cache(maxsize=None)
@@ -88,31 +101,56 @@ def cells_of(R: list[Result]) -> list[Cell]:
                                        c.overrides, c.embedding or "", c.tuned))
 
 
+def _shift(hits: list[Result], key: str) -> tuple[str, float | None]:
+    """A split shift measure (scoring: split["shift"]) pooled over the seeds' means; '-' where unrecorded."""
+    vals = [((r.data["aggregate"].get("shift") or {}).get(key) or {}).get("mean") for r in hits]
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "-", None
+    mean, std, n = pool(vals)
+    return (f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"), mean
+
+
 def rows(R: list[Result]) -> list[dict]:
     out = []
     for cell in cells_of(R):
-        hits = distinct(cell, [r for r in R if cell.matches(r) and r.data.get("diagnostics")])
+        got = pick(cell, [r for r in R if cell.matches(r) and r.data.get("diagnostics")])
+        hits = got.results
         diag = [r.data["diagnostics"] for r in hits]
         chance = pool([d["chance_top1"] for d in diag])[0]
         zsar, z = _stat([r.data["aggregate"]["top1"].get("mean") for r in hits])
         oracle, o = _stat([(d.get("oracle_top1") or {}).get("mean") for d in diag])
         probe, _ = _stat([(d.get("seen_probe_top1") or {}).get("mean") for d in diag])
         pos = None if None in (z, o) or o <= chance else (z - chance) / (o - chance)
+        shares = [marks.split_share(sp) for r in hits for sp in r.data.get("splits") or []]
+        shares = [x for x in shares if x is not None]
+        k = sum(x > COLLAPSE_SHARE for x in shares)
+        cosine, _ = _shift(hits, "source_target_cosine")
+        align, _ = _shift(hits, "prototype_alignment")
+        tags = marks.DIRTY if any(marks.is_dirty(r) for r in hits) else ""
+        stages = sorted({st for r in hits for st in marks.did_not_train(r)})
+        tags += f" (did not train: {', '.join(stages)})" if stages else ""
+        tags += marks.accepted_text(a for r in hits for a in cell.accepted(r))
+        share_text = "-" if not shares else \
+            f"{np.mean(shares):.2f} (max {max(shares):.2f})" + marks.collapse_text(k, len(shares))
         out.append({"protocol": cell.protocol, "label": _label(cell, hits), "method": cell.method, "n": len(hits),
                     "chance": chance, "zsar": z, "oracle": o, "position": pos,
-                    "text": [cell.protocol, _label(cell, hits), str(len(hits)), f"{chance:.1f}", zsar + marks(cell, hits),
-                             oracle,
-                             "-" if pos is None else f"{pos:.2f}", probe]})
+                    "collapsed": marks.is_collapsed(k, len(shares)),
+                    "text": [cell.protocol, _label(cell, hits), marks.format_label(got.fmt), str(len(hits)),
+                             f"{chance:.1f}", zsar + tags, oracle, "-" if pos is None else f"{pos:.2f}", probe,
+                             share_text, cosine, align]})
     return out
 
 
 def reading(found: list[dict]) -> list[str]:
     """Per protocol with 2+ rows: which row loses most and least between its oracle and its ZSAR
-    top-1 (oracle - ZSAR, points), and which rows' oracle is at or below chance."""
+    top-1 (oracle - ZSAR, points), which rows' oracle is at or below chance, and which collapsed
+    (those are left out of the comparison: their ZSAR number measures the collapse)."""
     out = []
     for p in dict.fromkeys(r["protocol"] for r in found):
         here = [r for r in found if r["protocol"] == p]
-        gap = [r for r in here if r["position"] is not None]
+        down = [r["method"] for r in here if r["collapsed"]]
+        gap = [r for r in here if r["position"] is not None and not r["collapsed"]]
         flat = [r["method"] for r in here if r["position"] is None and r["oracle"] is not None]
         if len(here) < 2 or not gap:
             continue
@@ -123,6 +161,8 @@ def reading(found: list[dict]) -> list[str]:
                 f"({least['oracle'] - least['zsar']:.1f} points, position {least['position']:.2f})")
         if flat:
             line += f"; oracle at or below chance (the features do not separate the unseen classes): {', '.join(flat)}"
+        if down:
+            line += f"; collapsed (not compared): {', '.join(down)}"
         out.append(line + ".")
     return (["Reading (computed from the rows above):", "", *out, ""]) if out else []
 
@@ -131,9 +171,11 @@ def ceilings_md(R: list[Result]) -> str:
     from .cells import md_grid
 
     found = rows(R)
-    body = md_grid(None, COLUMNS, [r["text"] for r in found] or [["-", "no run with diagnostics yet", *[""] * 6]])
-    note = [MARK_NOTE, ""] if any(MARK in r["text"][4] for r in found) else []
-    return "\n".join(HEADER + body + note + reading(found)).rstrip("\n") + "\n"
+    body = md_grid(None, COLUMNS, [r["text"] for r in found]
+                   or [["-", "no run with diagnostics yet", *[""] * (len(COLUMNS) - 2)]])
+    notes = [marks.DIRTY_NOTE, ""] if any(marks.DIRTY in r["text"][5] for r in found) else []
+    notes += [marks.ACCEPTED_NOTE, ""] if any(marks.ACCEPTED in r["text"][5] for r in found) else []
+    return "\n".join(HEADER + body + notes + reading(found)).rstrip("\n") + "\n"
 
 
 def write_ceilings(R: list[Result], out_dir: Path) -> str:

@@ -1,14 +1,16 @@
-"""A table cell and how it is filled: which results files match it, one value per trained model,
-formatted as mean ± std. Reads results documents only (report/load.py)."""
+"""A table cell and how it is filled: which results files match it, one value per training seed of
+one data format, formatted as mean ± std with the marks the number needs (report/marks.py). Reads
+results documents only (report/load.py)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..coverage import bounds_text
+from . import marks
 from .load import Result
 
 NAMES = {"rest18": "ResT_18", "rest34": "ResT_34", "rest101": "ResT_101", "e2e_r2plus1d": "E2E_R(2+1)D"}
@@ -50,6 +52,10 @@ class Cell:
         key = (r.data.get("checkpoint") or {}).get("key") if self.ablation is None else self.row(r)["checkpoint"]
         return key or r.path
 
+    def own_row(self, r: Result) -> dict | None:
+        """The ablation row behind this cell's number in r; None for a plain run."""
+        return None if self.ablation is None else self.row(r)
+
     def value(self, r: Result) -> dict | None:
         agg = r.data["aggregate"] if self.ablation is None else self.row(r)["aggregate"]
         for part in self.metric.split("."):
@@ -88,17 +94,13 @@ def run_cell(protocol, method="rest18", metric="top1", embedding=None, tuned=Fal
                 embedding=embedding, tuned=tuned, names=names, accept=tuple(accept))
 
 
-MARK = "†"
-MARK_NOTE = (f"{MARK} name: the result accepted an input that changes the protocol, recorded in its file "
-             "(data.accepted; docs/errors.md): class-overlap, training classes that are target classes (not "
-             "zero-shot); empty-classes, classes without videos dropped; bad-segments, malformed annotated "
-             "segments left out; duplicate-videos, videos annotated twice kept once; nonstandard, a dataset tree that is not the official one (--allow-nonstandard).")
-
-
-def marks(cell: Cell, hits: list[Result]) -> str:
-    """' † class-overlap' for a cell whose results accepted inputs that change the protocol, else ''."""
-    found = sorted({a for r in hits for a in cell.accepted(r)})
-    return f" {MARK} {', '.join(found)}" if found else ""
+def seed_of(r: Result, protocol: str) -> int | None:
+    """The training seed (recipe.seed) of r's models on `protocol`."""
+    protos = r.data.get("protocol")
+    protos = protos if isinstance(protos, list) else [protos]
+    p = next((p for p in protos if isinstance(p, dict) and p.get("name") == protocol), None)
+    seed = ((p or {}).get("recipe") or {}).get("seed")
+    return r.data.get("seed") if seed is None else seed
 
 
 def fmt_cell(values: list[dict], decimals: int) -> str:
@@ -121,10 +123,10 @@ def fmt_cell(values: list[dict], decimals: int) -> str:
 
 
 def pool(means) -> tuple[float, float, int]:
-    """Several trained models (seeds) of one cell: the mean of their means, the population std
-    over them, their count."""
+    """Several trained models (seeds) of one cell: the mean of their means, the sample std over them
+    (ddof 1: the seeds are a sample of the seeds one could train; 0 for one seed), their count."""
     a = np.asarray(means, dtype=np.float64)
-    return float(a.mean()), float(a.std()), int(a.size)
+    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0, int(a.size)
 
 
 @dataclass
@@ -148,18 +150,67 @@ def decimals(cell: Cell) -> int:
     return 3 if "skew" in cell.metric else 1
 
 
-def distinct(cell: Cell, hits: list[Result]) -> list[Result]:
-    """One result per trained model (checkpoint key), the latest: re-evaluating the same model is not
-    another run of the cell."""
-    latest = {}
-    for r in sorted(hits, key=lambda r: (r.finished, r.path)):
+@dataclass
+class Picked:
+    """The results a cell pools (one per training seed, of one data format), what it left out and why."""
+    results: list[Result]
+    fmt: object = None                   # their data format (marks.data_format)
+    superseded: list[str] = field(default_factory=list)   # files of an older format: not pooled
+    warnings: list[str] = field(default_factory=list)     # one line per seed found twice
+
+
+def pick(cell: Cell, hits: list[Result]) -> Picked:
+    """The results of a cell: those of the newest data format only (a cell never pools formats);
+    one per trained model (checkpoint key), the latest, since evaluating a model again is not another
+    run; then one per training seed (`recipe.seed`), the latest: the same seed trained twice (e.g. in
+    another cache folder) is one seed, counted once, with a warning."""
+    if not hits:
+        return Picked([])
+    fmts = {r.path: marks.data_format(r, cell.protocol, cell.own_row(r)) for r in hits}
+    newest = max(fmts.values(), key=marks.format_rank)
+    superseded = sorted(r.path for r in hits if fmts[r.path] != newest)
+    latest, by_seed, warnings = {}, {}, []
+    for r in sorted((r for r in hits if fmts[r.path] == newest), key=lambda r: (r.finished, r.path)):
         latest[cell.model(r)] = r
-    return sorted(latest.values(), key=lambda r: r.path)
+    for r in sorted(latest.values(), key=lambda r: (r.finished, r.path)):
+        seed = seed_of(r, cell.protocol)
+        if seed is not None and seed in by_seed:
+            warnings.append(f"{cell.protocol}, {cell.method or cell.ablation}{cell.variant and f' ({cell.variant})' or ''}: "
+                            f"seed {seed} has two trained models ({by_seed[seed].path}, {r.path}); counted once, "
+                            f"the latest ({r.path})")
+        by_seed[seed if seed is not None else r.path] = r
+    return Picked(sorted(by_seed.values(), key=lambda r: r.path), newest, superseded, warnings)
 
 
-def fill(grid: Grid, R: list[Result]) -> tuple[list[list[str]], set[str], set[str]]:
-    """Text of every cell, the commands that would fill missing cells, the results files used."""
-    missing, used, rows = set(), set(), []
+def cell_marks(cell: Cell, results: list[Result]) -> str:
+    """What the number needs said beside it: DIRTY, collapsed splits, stages that did not train, and
+    the inputs it accepted that change the protocol."""
+    out = marks.DIRTY if any(marks.is_dirty(r) for r in results) else ""
+    counts = [marks.collapsed(cell.own_row(r)["splits"] if cell.ablation else r.data.get("splits")) for r in results]
+    out += marks.collapse_text(sum(c[0] for c in counts), sum(c[1] for c in counts))
+    stages = sorted({s for r in results for s in marks.did_not_train(r, cell.own_row(r))})
+    if stages:
+        out += f" (did not train: {', '.join(stages)})"
+    return out + marks.accepted_text(a for r in results for a in cell.accepted(r))
+
+
+@dataclass
+class Filled:
+    """A grid's cell texts, the commands that would fill missing cells, the results files used, the
+    data format of each filled cell ((row label, protocol) -> format), files of older formats left
+    out, warnings (seeds found twice) and whether a number carries the DIRTY mark."""
+    rows: list[list[str]]
+    missing: set
+    used: set
+    formats: dict
+    superseded: set
+    warnings: list
+    dirty: bool
+    accepted: bool = False   # a number carries the ACCEPTED mark
+
+
+def fill(grid: Grid, R: list[Result]) -> Filled:
+    missing, used, rows, formats, superseded, warnings, dirty, accepted = set(), set(), [], {}, set(), [], False, False
     for row in grid.rows:
         out = []
         for c in row:
@@ -168,13 +219,38 @@ def fill(grid: Grid, R: list[Result]) -> tuple[list[list[str]], set[str], set[st
             elif c.protocol is None:
                 out.append("n/a")
             else:
-                hits = distinct(c, [r for r in R if c.matches(r)])
-                vals = [v for v in (c.value(r) for r in hits) if isinstance(v, dict)]
-                used.update(r.path for r in hits)
+                got = pick(c, [r for r in R if c.matches(r)])
+                vals = [v for v in (c.value(r) for r in got.results) if isinstance(v, dict)]
+                used.update(r.path for r in got.results)
+                superseded.update(got.superseded)
+                warnings += got.warnings
                 if not vals:
                     missing.add(c.command())
-                bounds = [b for b in (c.bounds(r) for r in hits) if b]
-                wide = bounds_text(*np.mean(bounds, 0), decimals(c)) if vals and len(bounds) == len(hits) else ""
-                out.append(fmt_cell(vals, decimals(c)) + wide + (marks(c, hits) if vals else ""))
+                    out.append(fmt_cell(vals, decimals(c)))
+                    continue
+                formats[(str(row[0]), c.protocol)] = got.fmt
+                tags = cell_marks(c, got.results)
+                dirty = dirty or marks.DIRTY in tags
+                accepted = accepted or marks.ACCEPTED in tags
+                bounds = [b for b in (c.bounds(r) for r in got.results) if b]
+                wide = bounds_text(*np.mean(bounds, 0), decimals(c)) if len(bounds) == len(got.results) else ""
+                out.append(fmt_cell(vals, decimals(c)) + wide + tags)
         rows.append(out)
-    return rows, missing, used
+    return Filled(rows, missing, used, formats, superseded, warnings, dirty, accepted)
+
+
+def format_note(formats: dict) -> str:
+    """Which data format each filled cell of a table comes from (cells never pool two)."""
+    groups = {}
+    for (label, protocol), fmt in formats.items():
+        groups.setdefault(fmt, {}).setdefault(label, []).append(protocol)
+    if not groups:
+        return ""
+    if len(groups) == 1:
+        return f"Data: every cell is {marks.format_label(next(iter(groups)))}."
+    parts = []
+    for fmt in sorted(groups, key=marks.format_rank, reverse=True):
+        rows = "; ".join(f"{label} ({', '.join(ps)})" for label, ps in groups[fmt].items())
+        parts.append(f"{marks.format_label(fmt)}: {rows}")
+    return "Data of the cells (a cell never pools two formats; numbers of different formats are not comparable): " \
+           + ". ".join(parts) + "."

@@ -31,8 +31,10 @@ from dataclasses import dataclass
 TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "|": r"\textbar{}",
        "<": r"\textless{}", ">": r"\textgreater{}", "±": r"$\pm$", "✓": r"\checkmark", "×": r"$\times$",
-       "ψ": r"$\psi$", "†": r"\textsuperscript{\dag}"}
-NUMBER = r"-|n/a|[\d.]+( ± [\d.]+)?( \(n=\d+(; splits ± [\d.]+)?\))?|[\d.]+ × [\d.]+"    # what a numeric cell holds
+       "ψ": r"$\psi$", "†": r"\textsuperscript{\dag}", "‡": r"\textsuperscript{\ddag}"}
+# what a numeric cell holds, with the marks of report/marks.py after it
+NUMBER = (r"-|n/a|([\d.]+( ± [\d.]+)?( \(n=\d+(; splits ± [\d.]+)?\))?|[\d.]+ × [\d.]+)‡?"
+          r"( \((collapsed: \d+ of \d+ splits|\d+ of \d+ splits collapsed)\))?( \(did not train: [a-z, ]+\))?")
 PRETTY = {"psi_1": r"$\psi_1$"}      # words typeset as mathematics (the Markdown keeps the plain text)
 
 COLUMN_PT, TEXT_PT = 229.5, 345.0   # standard article (10pt): one column of twocolumn, the one-column text
@@ -49,7 +51,7 @@ EM.update(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", [0.75, 0.708, 0.722, 0.764, 0.681, 0
 EM.update(zip("abcdefghijklmnopqrstuvwxyz", [0.5, 0.556, 0.444, 0.556, 0.444, 0.306, 0.5, 0.556, 0.278, 0.306,
                                              0.528, 0.278, 0.833, 0.556, 0.5, 0.556, 0.528, 0.392, 0.394, 0.389,
                                              0.556, 0.528, 0.722, 0.528, 0.528, 0.444]))
-EM.update({"±": 0.778, "×": 0.778, "✓": 0.833, "ψ": 0.651, "_": 0.36, "|": 0.278, "<": 0.778, ">": 0.778,
+EM.update({"±": 0.778, "‡": 0.4, "†": 0.4, "×": 0.778, "✓": 0.833, "ψ": 0.651, "_": 0.36, "|": 0.278, "<": 0.778, ">": 0.778,
            "{": 0.5, "}": 0.5, "~": 0.5, "^": 0.5, "\\": 0.5})
 SIZES = {r"\small": 9.0 * 1.03, r"\footnotesize": 8.0 * 1.07}     # pt per em, with the optical-size widening
 

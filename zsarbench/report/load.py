@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from ..errors import UserError
 from ..results import READABLE_VERSIONS, SCHEMA_VERSION, row_key
+from .marks import model_facts
 
 KINDS = ("zsar-run", "zsar-ablation")
 REQUIRED = {  # dotted keys every file of a kind must have (what the reports read)
@@ -32,6 +34,9 @@ SKIP_DIRS = ("tables", "figures")
 class Result:
     path: str          # relative to the results root, '/'-separated: the same on every clone
     data: dict
+    # checkpoint key -> what the run files of that model say of it (report/marks.py model_facts), for
+    # ablation rows that do not record it themselves; shared by the results of one load_results
+    models: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def kind(self) -> str:
@@ -53,13 +58,14 @@ class Result:
         """An ablation's rows scored on `protocol`, in file order, in one shape for every layout:
         key (identifies the row across files), id (paper_tables.Row.id, None in schema 1 tables),
         label, cells (the paper's text columns), method, variant, aggregate, splits, cost,
-        checkpoint (key of the model that produced it)."""
+        checkpoint (key of the model that produced it), data (the datasets it read, where recorded),
+        training_verdict (where recorded)."""
         d = self.data
         if "variants" in d:   # schema 1, constraints
             return [{"key": v["variant"], "id": v["variant"], "label": v.get("label", v["variant"]),
                      "cells": {"space": v.get("space", "")}, "method": d["method"]["name"], "variant": v["variant"],
                      "aggregate": v["aggregate"], "splits": v.get("splits", []), "cost": d.get("cost") or {},
-                     "checkpoint": (d.get("checkpoint") or {}).get("key")}
+                     "checkpoint": (d.get("checkpoint") or {}).get("key"), "data": {}, "training_verdict": None}
                     for v in d["variants"] if protocol == d["protocol"]["name"]]
         out = []
         for row in d["rows"]:
@@ -78,7 +84,8 @@ class Result:
             out.append({"key": key, "id": rid, "label": label, "cells": cells, "method": method,
                         "variant": row.get("variant"), "aggregate": res["aggregate"], "splits": res.get("splits", []),
                         "cost": row.get("cost") or {}, "checkpoint": (row.get("checkpoint") or {}).get("key"),
-                        "accepted": _accepted(row.get("data") or {})})
+                        "accepted": _accepted(row.get("data") or {}),
+                        "data": row.get("data") or {}, "training_verdict": row.get("training_verdict")})
         return out
 
     def accepted(self) -> list[str]:
@@ -105,6 +112,10 @@ class Result:
     def overrides(self) -> dict:
         """--set overrides as flat 'section.key' -> value, without the seed (runs that differ only in
         their seed are repeats of one cell) and the embedding (a dimension of the tables: `embedding`)."""
+        return dict(self._overrides)
+
+    @cached_property
+    def _overrides(self) -> dict:     # every cell asks every result: flattened once
         flat = _flatten(self.data.get("overrides") or {})
         flat.pop("recipe.seed", None)
         flat.pop("embedding.name", None)
@@ -205,4 +216,5 @@ def load_results(root: Path) -> list[Result]:
             raise UserError(f"{path}: malformed JSON ({e})") from None
         if check(data, str(path)):
             out.append(Result(rel, data))
-    return out
+    facts = model_facts(out)
+    return [Result(r.path, r.data, facts) for r in out]
