@@ -3,6 +3,7 @@ small filesystem), concurrent cold runs (they wait on a lock), database failures
 folders; error text printed as it is; secrets redacted; `tune --out` never replaces a file it did
 not write."""
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, run_entry
+from conftest import ROOT, needs, run_entry
 from zsarbench.errors import UserError
 from zsarbench.protocol import load_protocol
 
@@ -33,9 +34,9 @@ def one_error_line(code: int, err: str) -> str:
 def small_disk(path: Path, size: str):
     """A real filesystem of `size` (tmpfs) mounted at `path`; skips where mounting is not allowed."""
     path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    needs(os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                                               capture_output=True).returncode == 0,
+          "mounting a small tmpfs needs root (CI runs as root)")
     try:
         yield path
     finally:
@@ -46,7 +47,7 @@ def _left(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if ".part" in p.name)
 
 
-def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path, cache_dir, capsys):
+def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path, cache_dir, capsys, monkeypatch):
     from zsarbench.artefacts import write_text_atomic
     from zsarbench.data.frame_cache import build_frame_cache
     from zsarbench.data.datasets import resolve_dataset
@@ -85,7 +86,13 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path, cache
             cached_features(Big(), spec, vs, Recipe(), RunContext(disk, disk), "features")
         assert not feature_cache_path(disk, spec).exists() and _left(disk) == []
 
-        # the frame cache (its shards): the partial folder is deleted
+        # the frame cache: refused before writing when its estimate exceeds the free space; and when the
+        # estimate falls short (a sample of smaller videos), the write that fills the disk is one line and
+        # its partial folder is deleted
+        with pytest.raises(UserError, match=r"frame cache of synth-ucf would write about [\d,]+ bytes .* free space there"):
+            build_frame_cache(vs, disk, None, workers=1)
+        import zsarbench.data.frame_cache as fc
+        monkeypatch.setattr(fc, "estimate_frame_cache", lambda videos, resize: (1, "an estimate that falls short"))
         with pytest.raises(UserError, match=r"disk full: writing the frame cache .*\.part needs at least"):
             build_frame_cache(vs, disk, None, workers=1)
         assert not list((disk / "frames").glob("*")) or all(p.suffix == ".lock" for p in (disk / "frames").iterdir())
@@ -153,7 +160,7 @@ def test_a_damaged_sqlite_study_and_a_server_that_is_down_are_one_line(tmp_path,
         code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY, *args, "--storage", f"sqlite:///{db}",
                                  "--cache-dir", tmp_path / "cache", "--out", tmp_path / "o.toml")
         assert "file is not a database; the SQLite file is damaged: move it away" in one_error_line(code, err)
-    pytest.importorskip("psycopg")
+    needs(importlib.util.find_spec("psycopg"), "no PostgreSQL driver (pip install 'zsarbench[postgres]')")
     code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY, "--trials", "1", "--storage",
                              "postgresql://zsar:Sekr3t@127.0.0.1:9/study", "--cache-dir", tmp_path / "cache",
                              "--out", tmp_path / "o.toml")
@@ -190,8 +197,7 @@ def test_an_unreadable_folder_is_one_line(tmp_path):
     (data / "beta").chmod(0)
     prefix = []
     if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("root reads every folder, and setpriv (util-linux) is not here to drop that")
+        needs(shutil.which("setpriv"), "root reads every folder, and setpriv (util-linux) is not here to drop that")
         prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
     try:
         r = subprocess.run([*prefix, sys.executable, "-m", "zsarbench.cli", "data", "check", "mine",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, needs
 
 pytestmark = pytest.mark.train
 
@@ -42,7 +42,7 @@ FAST = ["--set", "recipe.warmup_epochs=0.2", "--set", "recipe.joint_epochs=0.2"]
 def _missing(what: str):
     if os.environ.get("ZSARBENCH_REQUIRE_POSTGRES"):
         pytest.fail(f"{what} (.ci/run installs it)")
-    pytest.skip(what)
+    needs(False, what)
 
 
 def _server_binary(name: str) -> str | None:

@@ -286,11 +286,11 @@ def test_a_result_that_accepted_a_change_is_marked_in_every_cell():
                          "target": {"classes": list(target)}}}
 
     grid = Grid("t", ["m", "p"], [["rest18", run_cell("p")]])
-    assert fill(grid, [Result("p/a.json", doc({}))])[0] == [["rest18", "40.0 ± 1.0"]]
-    assert fill(grid, [Result("p/a.json", doc({"empty-classes": {"target": ["x"]}}))])[0] == \
+    assert fill(grid, [Result("p/a.json", doc({}))]).rows == [["rest18", "40.0 ± 1.0"]]
+    assert fill(grid, [Result("p/a.json", doc({"empty-classes": {"target": ["x"]}}))]).rows == \
         [["rest18", "40.0 ± 1.0 † empty-classes"]]
     # files from before the record: training classes that are target classes are found in the file
-    assert fill(grid, [Result("p/a.json", doc({}, ("Playing_Guitar",), ("playingguitar",)))])[0] == \
+    assert fill(grid, [Result("p/a.json", doc({}, ("Playing_Guitar",), ("playingguitar",)))]).rows == \
         [["rest18", "40.0 ± 1.0 † class-overlap"]]
 
 
