@@ -45,10 +45,11 @@ bench-gpu: install
 	$(BIN)/python bench/clip_throughput.py --preset gpu --max-batch
 	$(BIN)/python bench/decode_throughput.py --device cuda
 
-# Tables 1-9 (Markdown, LaTeX) and figures from $(RESULTS)/**/*.json (docs/results.md).
+# Tables 1-9 (Markdown, LaTeX) and figures from $(RESULTS)/**/*.json, and the generated blocks of
+# $(RESULTS)/README.md (docs/results.md).
 RESULTS ?= results
 tables: install
-	$(BIN)/zsarbench tables --results-dir $(RESULTS) --readme README.md
+	$(BIN)/zsarbench tables --results-dir $(RESULTS)
 	$(BIN)/zsarbench figures --results-dir $(RESULTS)
 
 # The whole synthetic benchmark, then `make tables` (long: hours on 2 CPU cores): every registered

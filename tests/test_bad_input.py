@@ -1,4 +1,4 @@
-"""Bad input (README "Bad input"): out-of-range protocol, recipe, transfer, prototypes, synth and method
+"""Bad input (docs/errors.md, "Bad input and broken state"): out-of-range protocol, recipe, transfer, prototypes, synth and method
 values; runs in which no clip can be used; dataset roots that hold another dataset. Each is one line
 on stderr, exit code 2, no traceback, and no results file."""
 

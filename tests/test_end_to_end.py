@@ -129,7 +129,7 @@ def test_run_gzsl_reports_seen_unseen_and_harmonic_mean(tmp_path, cache_dir):
 def test_main_job_beats_chance(tmp_path, cache_dir):
     """The README's main job (ResT_18, synthetic UCF 0/50, 10 splits) at least 3x chance.
 
-    Measured 37.2 +- 5.8% for seed 0 (README; seeds 0-2: 34.8, 37.2, 41.3): the 3x bound (30%) sits
+    Measured 37.2 +- 5.8% for seed 0 (results/README.md; seeds 0-2: 34.8, 37.2, 41.3): the 3x bound (30%) sits
     ~3.9 standard errors of the mean over 10 splits below seed 0 and below every seed measured; a
     broken model, transfer or evaluation lands at chance (10%)."""
     res_dir = tmp_path / "results"

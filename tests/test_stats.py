@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from conftest import ROOT
+from conftest import ROOT, run_here
 from test_latex import compile_one, packages
 from test_report import fake_ablation, fake_run, write
 from zsarbench import stats
@@ -245,18 +245,40 @@ def test_rows_equal_on_every_seed_do_not_hold():
     assert c.verdict == stats.EQUAL and c.p is None and c.diff == 0
 
 
-def test_readme_generated_blocks_are_the_committed_ones():
-    """The README's orderings summary, Table 1 and ceilings are generated (make tables), never written
-    by hand: each block is there, equal to what the committed tables give."""
+def test_results_readme_generated_blocks_are_the_committed_ones():
+    """results/README.md's orderings summary, Table 1 and ceilings are generated (make tables), never
+    written by hand: each block is there, equal to what the committed tables give."""
     from zsarbench.report.readme import BLOCKS, block
 
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "results" / "README.md").read_text()
     for name in BLOCKS:
-        assert block(name, ROOT / "results/tables") in readme, f"README block {name!r}: run `make tables`"
+        assert block(name, ROOT / "results/tables") in readme, f"results/README.md block {name!r}: run `make tables`"
+
+
+def test_tables_refreshes_the_results_readme_by_default(tmp_path):
+    """`zsarbench tables` (so `make tables`) refreshes the generated blocks of RESULTS_DIR/README.md
+    without being told; with --out elsewhere it leaves that page alone (its blocks name
+    RESULTS_DIR/tables), and --readme FILE names any page."""
+    from zsarbench.report.readme import block, markers
+
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "results" / "synth-ucf-0-50", results / "synth-ucf-0-50",
+                    ignore=shutil.ignore_patterns("ablate-*", "*-ablate-*", "*-tune-*"))
+    begin, end = markers("table 1 (ours)")
+    stale = f"intro\n\n{begin}\nstale\n{end}\n"
+    (results / "README.md").write_text(stale)
+    run_here("tables", "--results-dir", results, "--out", tmp_path / "elsewhere")
+    assert (results / "README.md").read_text() == stale
+    run_here("tables", "--results-dir", results)
+    assert (results / "README.md").read_text() == f"intro\n\n{block('table 1 (ours)', results / 'tables')}\n"
+    other = tmp_path / "other.md"
+    other.write_text(stale)
+    run_here("tables", "--results-dir", results, "--out", tmp_path / "elsewhere", "--readme", other)
+    assert other.read_text() == f"intro\n\n{block('table 1 (ours)', tmp_path / 'elsewhere')}\n"
 
 
 def test_update_readme_replaces_only_what_lies_between_a_blocks_markers(tmp_path):
-    """`tables --readme`: each generated block is replaced in place; text around it and a README
+    """`tables --readme`: each generated block is replaced in place; text around it and a page
     without a block's markers are left as they are."""
     import shutil
 

@@ -20,13 +20,17 @@ read_results_option = results_dir_option("Read RESULTS_DIR/**/*.json.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Where to write [default RESULTS_DIR/tables].")
 @click.option("--readme", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-              help="Also refresh the generated blocks (orderings summary, Table 1, ceilings) between the markers of this README.")
+              help="Refresh the generated blocks (orderings summary, Table 1, ceilings) between the markers of "
+                   "this Markdown file [default RESULTS_DIR/README.md, where it exists and --out is not given].")
 def tables(results_dir, out_dir, readme):
     """The paper's Tables 1-9 as Markdown and LaTeX, and the orderings the paper claims tested over
-    training seeds (orderings.md, orderings.tex), from the results files (docs/results.md)."""
+    training seeds (orderings.md, orderings.tex), from the results files (docs/results.md); then the
+    generated blocks of RESULTS_DIR/README.md."""
     from ..report.load import load_results
     from ..report.tables import write_tables
 
+    if readme is None and out_dir is None and (results_dir / "README.md").is_file():
+        readme = results_dir / "README.md"   # the results' own page carries their generated blocks
     out_dir = out_dir or results_dir / "tables"
     check_outputs(out_dir=out_dir)
     t = time.time()

@@ -1,10 +1,13 @@
-"""The README's generated blocks: pieces of results/tables/*.md that `make tables` copies between
-markers (`zsarbench tables --readme README.md`), so no number in them is written by hand. A README
-without a block's markers is left alone there."""
+"""Generated blocks of a Markdown file: pieces of results/tables/*.md that `zsarbench tables` copies
+between markers, so no number in them is written by hand. Their home is results/README.md, which
+`zsarbench tables` (and so `make tables`) refreshes by default; `--readme FILE` names another file.
+A file without a block's markers is left alone there."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from ..artefacts import write_text_atomic
 
 
 def _between(text: str, start: str, end: str = "\n\n") -> str:
@@ -34,15 +37,15 @@ def markers(name: str) -> tuple[str, str]:
 
 
 def block(name: str, tables_dir: Path) -> str:
-    """The block `name` as the README shows it, markers included."""
+    """The block `name` as a README shows it, markers included."""
     source, cut = BLOCKS[name]
     begin, end = markers(name)
     return f"{begin}\n{cut((Path(tables_dir) / source).read_text())}\n{end}"
 
 
 def update_readme(readme: Path, tables_dir: Path) -> list[str]:
-    """Replace each generated block of the README (between its markers) by the current one; the
-    names of the blocks that changed."""
+    """Replace each generated block of `readme` (between its markers) by the current one; the names
+    of the blocks that changed."""
     text = original = Path(readme).read_text()
     changed = []
     for name in BLOCKS:
@@ -55,5 +58,5 @@ def update_readme(readme: Path, tables_dir: Path) -> list[str]:
             changed.append(name)
         text = new
     if text != original:
-        Path(readme).write_text(text)
+        write_text_atomic(Path(readme), text, "generated blocks")
     return changed

@@ -76,7 +76,7 @@ def render(table: Table, R: list[Result], warnings: list | None = None) -> tuple
             protos = sorted({c.protocol for g, _ in filled for row in g.rows for c in row
                              if isinstance(c, Cell) and c.protocol})
             md += [f"## {heading}", "", f"No results yet (protocols {', '.join(protos)}; real datasets need "
-                   "`--data-root`, see README.md).", ""]
+                   "`--data-root`, see docs/datasets.md).", ""]
             continue
         md += [f"## {heading}", ""]
         for g, f in filled:
