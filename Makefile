@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 PROTOCOL ?= synth-ucf-0-50
 METHOD  ?= rest18
 
-.PHONY: install run test test-fast test-unit bench bench-gpu clean tables reference tune-reference
+.PHONY: install run test test-fast test-unit bench bench-gpu clean tables reference tune-reference test-scale
 
 $(BIN)/zsarbench: pyproject.toml baselines/pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,11 @@ test-fast: install
 # No model training and no distributed ranks (marker `train`, pyproject.toml): about 2 minutes on 2 cores.
 test-unit: install
 	$(BIN)/python -m pytest -q -m "not slow and not train"
+
+# The Kinetics-sized smoke (tests/test_scale.py: 545,000 links, tens of minutes on 2 cores); `make test`
+# and CI leave it out (pyproject.toml addopts: -m 'not scale')
+test-scale: install
+	$(BIN)/python -m pytest -q -m scale
 
 # ResT_18 training/evaluation clips/s, compute-only vs end to end (mp4, frame cache), with the CPU's ISA
 # and the warm-up step rate before/after the one-pixel convolution path, in one run:

@@ -42,12 +42,12 @@ def run_here(*args):
     return r
 
 
-def run_cli(*args, env=None, cwd=None):
+def run_cli(*args, env=None, cwd=None, timeout=900):
     import subprocess
 
     e = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "zsarbench.cli", *args], capture_output=True, text=True,
-                          env=e, cwd=cwd or ROOT, timeout=900)
+                          env=e, cwd=cwd or ROOT, timeout=timeout)
 
 
 def run_entry(capsys, *args) -> tuple[int, str, str]:

@@ -13,6 +13,7 @@ from real_layouts import build_scale_trees
 
 
 @pytest.mark.slow
+@pytest.mark.scale
 def test_smoke_at_the_papers_recipe_on_a_kinetics_sized_tree(capsys, cache_dir, tmp_path):
     roots = build_scale_trees(tmp_path / "trees")
     t = time.time()
