@@ -1,6 +1,7 @@
 """The label embedding is a dimension of the tables: a run with --embedding gets its own row."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -39,5 +40,6 @@ def test_a_word2vec_run_appears_in_table_1(tmp_path, cache_dir):
     r = run_cli("tables", "--results-dir", str(res_dir))
     assert r.returncode == 0, r.stderr
     mean = res["aggregate"]["top1"]
-    row = f"| rest_tiny (rest_tiny; W2V) | {mean['mean']:.1f} ± {mean['std']:.1f} | - |"
-    assert row in (res_dir / "tables/table1.md").read_text()
+    # the number, then whatever marks it needs (report/marks.py: ‡ in an uncommitted worktree, collapsed splits)
+    row = re.escape(f"| rest_tiny (rest_tiny; W2V) | {mean['mean']:.1f} ± {mean['std']:.1f}") + r"[^|\n]* \| - \|"
+    assert re.search(row, (res_dir / "tables/table1.md").read_text())

@@ -131,7 +131,7 @@ def verify(bundle_file, rerun, device, data_roots, allow_nonstandard, cache_dir)
         try:
             lines = verify_bundle(bundle_file, cache_dir or default_cache_dir(), roots, rerun, ctx, progress)
         except VerifyFailed as e:
-            console.print(f"[red]verify failed:[/red] {e}", highlight=False, soft_wrap=True)
+            console.print(f"verify failed: {e}", style="red", markup=False, highlight=False, soft_wrap=True)
             sys.exit(1)
     for line in lines:
         out.print(f"ok: {line}", markup=False, highlight=False)

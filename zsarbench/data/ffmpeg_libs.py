@@ -77,6 +77,24 @@ def ffmpeg_from_pyav(cache_dir: Path) -> Path:
     return out
 
 
+def _retry_core(ops, cache_dir: Path | None) -> None:
+    """Load PyAV's FFmpeg, then torchcodec's FFmpeg-dependent core again, as its import would have."""
+    from ..context import default_cache_dir
+
+    try:
+        folder = ffmpeg_from_pyav(cache_dir or default_cache_dir())
+        for lib in FFMPEG_LIBS:
+            ctypes.CDLL(str(next(folder.glob(f"lib{lib}.so.*"))))
+        with ops.expose_ffmpeg_dlls():
+            ops.ffmpeg_major_version, ops.core_library_path = ops.load_core_libraries()
+        from torchcodec._core import _ffmpeg_ops
+
+        vars(ops).update({k: v for k, v in vars(_ffmpeg_ops).items() if not k.startswith("__")})
+        ops._FFMPEG_AVAILABLE = True
+    except Exception:   # noqa: BLE001  (the caller's one-line error says what is missing)
+        pass
+
+
 def load_torchcodec(cache_dir: Path | None = None):
     """torchcodec.decoders.VideoDecoder with FFmpeg loaded (PyAV's copies, loaded before torchcodec
     is imported; else a system FFmpeg torchcodec finds itself); a UserError in one line when neither works."""
@@ -97,6 +115,8 @@ def load_torchcodec(cache_dir: Path | None = None):
     except ImportError as e:
         raise UserError(f"recipe.decoder = \"torchcodec\" needs the torchcodec package ({e}); "
                         "`pip install torchcodec==0.17.0`, or keep recipe.decoder = \"decord\"") from None
+    if not ops._FFMPEG_AVAILABLE and why == "" and "torchcodec.decoders" not in sys.modules:
+        _retry_core(ops, cache_dir)   # torchcodec came in before FFmpeg was loaded (torchvision's JPEG codec)
     if not ops._FFMPEG_AVAILABLE:
         raise UserError("recipe.decoder = \"torchcodec\": torchcodec finds no FFmpeg 4-9 libraries" + why +
                         "; install FFmpeg's shared libraries (apt-get install ffmpeg) or keep recipe.decoder = \"decord\"")
