@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 PROTOCOL ?= synth-ucf-0-50
 METHOD  ?= rest18
 
-.PHONY: install run test test-fast test-unit bench bench-gpu clean tables reference tune-reference test-scale
+.PHONY: install run lint test test-fast test-unit bench bench-gpu clean tables reference tune-reference test-scale
 
 $(BIN)/zsarbench: pyproject.toml baselines/pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,14 +21,18 @@ install: $(BIN)/zsarbench
 run: install
 	$(BIN)/zsarbench run $(METHOD) --protocol $(PROTOCOL)
 
-test: install
+# pyflakes, import order and bugbear ([tool.ruff] in pyproject.toml); every test target runs it first
+lint: install
+	$(BIN)/ruff check zsarbench baselines tests bench
+
+test: install lint
 	$(BIN)/python -m pytest -q
 
-test-fast: install
+test-fast: install lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # No model training and no distributed ranks (marker `train`, pyproject.toml): about 2 minutes on 2 cores.
-test-unit: install
+test-unit: install lint
 	$(BIN)/python -m pytest -q -m "not slow and not train"
 
 # The Kinetics-sized smoke (tests/test_scale.py: 545,000 links, tens of minutes on 2 cores); `make test`

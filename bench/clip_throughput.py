@@ -163,17 +163,17 @@ def compute_phase(a) -> dict:
             ("joint", _Stage(model, True), joint_loss, joint_params, adamw(joint_params, dev))):
         if a.compile:
             net = torch.compile(net)
-        s = timed(lambda: trainer.step(net, batch, opt, params, loss, running), a.steps, a.skip, dev)
+        s = timed(lambda: trainer.step(net, batch, opt, params, loss, running), a.steps, a.skip, dev)   # noqa: B023 (timed now)
         out[f"compute_{name}_clips_per_s"] = round(a.batch / s, 2)
         out[f"compute_{name}_steps_per_s"] = round(1 / s, 3)
         if name == "warmup" and dev == "cpu":
             with plain_convolutions(model):
-                s = timed(lambda: trainer.step(net, batch, opt, params, loss, running), a.steps, a.skip, dev)
+                s = timed(lambda: trainer.step(net, batch, opt, params, loss, running), a.steps, a.skip, dev)   # noqa: B023 (timed now)
             out["compute_warmup_plain_conv_steps_per_s"] = round(1 / s, 3)
             out["pixel_conv_speedup_warmup"] = round(out["compute_warmup_steps_per_s"] * s, 2)
         if name == "joint" and dev == "cpu":   # before: AdamW's per-tensor loop (fused was CUDA-only)
             loop = adamw(params, dev, fused=False)
-            s = timed(lambda: trainer.step(net, batch, loop, params, loss, running), a.steps, a.skip, dev)
+            s = timed(lambda: trainer.step(net, batch, loop, params, loss, running), a.steps, a.skip, dev)   # noqa: B023 (timed now)
             out["compute_joint_unfused_adamw_steps_per_s"] = round(1 / s, 3)
             out["fused_adamw_speedup_joint"] = round(out["compute_joint_steps_per_s"] * s, 2)
     model.eval()

@@ -123,7 +123,7 @@ def main():
                 f"decord_resize{a.resize}": video_reader("decord", a.resize, a.frames, a.stride),
                 "torchcodec_native": video_reader("torchcodec", None, a.frames, a.stride),
                 f"torchcodec_resize{a.resize}": video_reader("torchcodec", a.resize, a.frames, a.stride),
-                "clip_store": lambda p, rng: store.clips(relative(p, folder), 1, rng),   # slots: paths under the root
+                "clip_store": lambda p, rng, store=store, folder=folder: store.clips(relative(p, folder), 1, rng),   # slots: relative
                 **({f"torchcodec_cuda_resize{a.resize}": video_reader("torchcodec", a.resize, a.frames, a.stride,
                                                                        a.device)} if a.device.startswith("cuda") else {}),
             }, paths, a.clips)

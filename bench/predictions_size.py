@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from zsarbench.predictions import Predictions, split_predictions, write_predictions   # noqa: E402
-from zsarbench.protocol import make_splits   # noqa: E402
+from zsarbench.predictions import Predictions, split_predictions, write_predictions  # noqa: E402
+from zsarbench.protocol import make_splits  # noqa: E402
 
 
 def ucf101_like(rng) -> tuple[list[str], list[str], np.ndarray]:

@@ -30,8 +30,8 @@ from zsarbench.engine.checkpoint import load_checkpoint
 from zsarbench.engine.train import EpochBatches, clip_loader, to_frames
 from zsarbench.methods.rest import _Stage, frame_features
 from zsarbench.models.rest import bert_init
-from zsarbench.protocol import load_protocol, parse_set
 from zsarbench.prepare import prepare
+from zsarbench.protocol import load_protocol, parse_set
 from zsarbench.transfer.cv import cross_validate
 
 DEFAULT_SETS = ["recipe.frame_cache=true", "recipe.warmup_epochs=3", "recipe.joint_epochs=0.25",

@@ -12,8 +12,8 @@ import time
 from types import SimpleNamespace
 
 import torch
-
 from clip_throughput import device_batch, plain_convolutions, setup
+
 from zsarbench.engine.train import Trainer
 from zsarbench.methods.rest import _Stage
 

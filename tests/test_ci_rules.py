@@ -4,7 +4,6 @@ conftest.needs, which fails under CI=true (.ci/run installs what the tests need)
 import ast
 
 import pytest
-
 from conftest import ROOT, needs
 
 # Skips that are not about a missing tool or file: they hold in CI too, on purpose.

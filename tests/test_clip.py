@@ -9,8 +9,8 @@ import socket
 import numpy as np
 import pytest
 import torch
-
 from conftest import run_entry, run_here
+
 from zsarbench import create_method
 from zsarbench.errors import UserError
 

@@ -5,10 +5,15 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
-from real_layouts import (K600_TEST_CLASSES, build_hmdb51_official, build_kinetics, build_kinetics600,
-                          build_ucf101_official)
+from real_layouts import (
+    K600_TEST_CLASSES,
+    build_hmdb51_official,
+    build_kinetics,
+    build_kinetics600,
+    build_ucf101_official,
+)
+
 from zsarbench.data.adapters import load_dataset
 from zsarbench.data.pinned import pin_target
 from zsarbench.errors import UserError
@@ -97,6 +102,7 @@ def test_feature_trees_carry_official_subsets_and_pinned_classes(tmp_path):
     """The features route (docs/features.md): subsets.json gives a feature tree its official subsets,
     so the official splits and the pinned classes apply to features as to videos."""
     from feature_fixtures import make_fixture
+
     from zsarbench.data.datasets import resolve_dataset
 
     root = make_fixture(tmp_path / "k600", ["arguing", "sawing wood", "abseiling"], 2, naming="kinetics")

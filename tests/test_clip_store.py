@@ -5,8 +5,8 @@ leaves no partial shard."""
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, run_entry
+
 from zsarbench.data.clip_store import build_clip_store, encode_video
 from zsarbench.data.datasets import ClipDataset
 from zsarbench.data.disk_budget import check_budget, parse_bytes

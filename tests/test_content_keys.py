@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, run_here
+
 from zsarbench.data.frame_cache import cache_key
 from zsarbench.data.identity import file_ids
 from zsarbench.data.synth import ensure_synth

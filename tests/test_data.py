@@ -2,11 +2,19 @@ import hashlib
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from zsarbench.data.overlap import remove_overlap
-from zsarbench.data.synth import (MOTIONS, NUISANCES, OBJECTS, class_layout, nuisances, render_video, synth_root,
-                                  write_mp4)
+from zsarbench.data.synth import (
+    MOTIONS,
+    NUISANCES,
+    OBJECTS,
+    class_layout,
+    nuisances,
+    render_video,
+    synth_root,
+    write_mp4,
+)
 from zsarbench.data.videoset import folder_per_class
 from zsarbench.errors import UserError
 from zsarbench.protocol import Synth, load_protocol

@@ -6,10 +6,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import needs, run_cli
-from real_layouts import (FPS, HMDB_CLASSES, KINETICS_KEPT, KINETICS_OVERLAP, UCF_CLASSES, build_activitynet,
-                          build_hmdb51, build_kinetics, build_ucf101, hmdb51_as, official_classes, ucf101_as)
+from real_layouts import (
+    FPS,
+    HMDB_CLASSES,
+    KINETICS_KEPT,
+    KINETICS_OVERLAP,
+    UCF_CLASSES,
+    build_activitynet,
+    build_hmdb51,
+    build_kinetics,
+    build_ucf101,
+    hmdb51_as,
+    official_classes,
+    ucf101_as,
+)
+
 from zsarbench.data.adapters import load_dataset
 from zsarbench.data.check import check_dataset
 from zsarbench.data.roots import dataset_root

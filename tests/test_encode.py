@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from gloo import on_ranks
+
 from zsarbench import create_method
 from zsarbench.data.datasets import VideoSet
 from zsarbench.data.synth import SynthConfig, render_video, write_mp4
@@ -45,7 +45,7 @@ def _encode(videos: VideoSet) -> dict:
         torch.manual_seed(0)
         m._build(6, 4) if m.space == "semantic" else m._build(5, ["a", "b", "c"], 4, 2)
         clips, encode_clips = [], m.encode_clips
-        m.encode_clips = lambda x: (clips.append(len(x)), encode_clips(x))[1]
+        m.encode_clips = lambda x, clips=clips, encode_clips=encode_clips: (clips.append(len(x)), encode_clips(x))[1]
         out[name] = {"all": m.encode(videos, RECIPE, 2, "cpu"), "sub": m.encode(subset, RECIPE, 2, "cpu"),
                      "clips": sum(clips)}
     return out

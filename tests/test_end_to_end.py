@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
+
 from zsarbench.protocol import load_protocol
 
 pytestmark = pytest.mark.train

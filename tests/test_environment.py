@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, needs, run_entry
+
 from zsarbench.errors import UserError
 from zsarbench.protocol import load_protocol
 
@@ -49,11 +49,11 @@ def _left(root: Path) -> list[str]:
 
 def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path, cache_dir, capsys, monkeypatch):
     from zsarbench.artefacts import write_text_atomic
-    from zsarbench.data.frame_cache import build_frame_cache
+    from zsarbench.context import RunContext
     from zsarbench.data.datasets import resolve_dataset
+    from zsarbench.data.frame_cache import build_frame_cache
     from zsarbench.engine.checkpoint import save_atomic
     from zsarbench.feature_cache import cached_features, feature_cache_path, feature_spec
-    from zsarbench.context import RunContext
     from zsarbench.methods.base import Encoded, Method
     from zsarbench.protocol import Recipe
 

@@ -8,15 +8,21 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import run_entry
 from scipy.stats import binomtest
 
-from conftest import run_entry
 from zsarbench.coverage import not_evaluated, split_coverage
 from zsarbench.data.videoset import VideoSet
 from zsarbench.errors import UserError
 from zsarbench.evaluate import top_k_hits
-from zsarbench.predictions import (Predictions, SplitPredictions, read_predictions, rescore, split_predictions,
-                                   write_predictions)
+from zsarbench.predictions import (
+    Predictions,
+    SplitPredictions,
+    read_predictions,
+    rescore,
+    split_predictions,
+    write_predictions,
+)
 from zsarbench.stats import compare as seed_level
 
 CLASSES = [f"c{i}" for i in range(8)]
@@ -83,6 +89,7 @@ def test_a_split_counts_its_missing_and_unreadable_videos_and_bounds_its_accurac
 
 def test_kinetics_missing_clips_keep_their_class_and_subset(tmp_path):
     from real_layouts import KINETICS_KEPT, build_kinetics
+
     from zsarbench.data.adapters import load_dataset
 
     root, clip = build_kinetics(tmp_path / "k700")
@@ -124,6 +131,7 @@ def test_class_name_file_is_checked_and_anchored_to_its_protocol(tmp_path, monke
 
 def test_the_seen_classes_words_are_part_of_the_checkpoint_key(tmp_path, monkeypatch):
     from test_bad_state import Fake, _ctx, _data
+
     from zsarbench import prepare
     from zsarbench.protocol import load_protocol
 

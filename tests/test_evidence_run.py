@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import run_entry, run_here
+
 from zsarbench.predictions import confusion, read_predictions, rescore
 
 pytestmark = pytest.mark.train

@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
 from conftest import needs
 from real_layouts import build_ucf101
+
 from zsarbench.data.adapters import load_dataset
 from zsarbench.protocol import Recipe
 from zsarbench.registry import create_method

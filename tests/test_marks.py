@@ -8,11 +8,11 @@ import re
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
-
-from conftest import run_cli
 from test_report import fake_run, write
+
 from zsarbench import stats
 from zsarbench.report.cells import fmt_cell, pool
 from zsarbench.report.load import load_results

@@ -8,14 +8,14 @@ import tomllib
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, run_cli, run_here
 from feature_fixtures import make_fixture
+
 from zsarbench import create_method, list_methods
 from zsarbench.data.datasets import ClipDataset
 from zsarbench.data.features import backbone_name, feature_dataset, read_meta
-from zsarbench.models.backbones import frame_backbone, sequence_features
 from zsarbench.methods.rest import _Stage
+from zsarbench.models.backbones import frame_backbone, sequence_features
 from zsarbench.models.rest import MASK_ID
 from zsarbench.registry import method_origin
 
@@ -156,8 +156,9 @@ def test_e2e_default_loss_is_e2es_mse_of_the_normalised_output():
     (bbrattoli/ZeroShotVideoClassification network.py, main.py): the default loss ignores the
     output's scale; mse-raw (the default before) does not and keeps the old checkpoint key."""
     import torch.nn.functional as F
-    from zsarbench.engine.checkpoint import checkpoint_key
     from zsarbench_baselines.e2e import e2e_loss
+
+    from zsarbench.engine.checkpoint import checkpoint_key
 
     torch.manual_seed(0)
     out, target = torch.randn(6, 10), F.normalize(torch.randn(6, 10), dim=1)
@@ -313,9 +314,9 @@ def test_prepare_without_features_stops_at_the_trained_model(tmp_path):
     """`ablate pretrained` needs only the checkpoint its F starts from: prepare(features=False)
     trains (or reuses) the model and extracts no feature; a later full prepare reuses that model.
     A cache of its own, so no other test's model or features are there."""
-    from zsarbench.protocol import load_protocol, parse_set
     from zsarbench.context import RunContext
     from zsarbench.prepare import prepare
+    from zsarbench.protocol import load_protocol, parse_set
 
     P = load_protocol(TINY[1], parse_set([v for k, v in zip(TINY, TINY[1:]) if k == "--set"]))
     ctx = RunContext(tmp_path / "cache", tmp_path / "results", device="cpu", log=lambda *a: None)

@@ -19,7 +19,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, needs
 
 pytestmark = pytest.mark.train

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, run_entry
 from real_layouts import build_activitynet, build_hmdb51, build_kinetics, build_ucf101, mp4
+
 from zsarbench.context import RunContext
 from zsarbench.data.adapters import load_dataset
 from zsarbench.data.synth import ensure_synth
@@ -276,7 +276,7 @@ def test_annotation_and_protocol_files_that_are_not_utf8_are_one_line(tmp_path, 
 # ----------------------------------------------------------------------------- marked in the tables
 
 def test_a_result_that_accepted_a_change_is_marked_in_every_cell():
-    from zsarbench.report.cells import fill, run_cell, Grid
+    from zsarbench.report.cells import Grid, fill, run_cell
     from zsarbench.report.load import Result
 
     def doc(accepted, seen=("a",), target=("b",)):

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_entry
 
 import zsarbench
-from conftest import ROOT, run_entry
 from zsarbench import protocol_search
 from zsarbench.errors import UserError
 from zsarbench.protocol import load_protocol

@@ -1,11 +1,11 @@
 import textwrap
 
 import pytest
-
 from conftest import run_cli
+
 from zsarbench import create_method, list_methods
-from zsarbench.registry import method_origin
 from zsarbench.errors import UserError
+from zsarbench.registry import method_origin
 
 
 def test_list_and_create():

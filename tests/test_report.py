@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, run_cli
+
 from zsarbench.errors import UserError
 from zsarbench.evaluate import confusion_matrix, mean_class_accuracy, per_class_accuracy
 from zsarbench.report.load import load_results
-from zsarbench.results import SCHEMA_VERSION
 from zsarbench.report.projection import tsne
 from zsarbench.report.tables import write_tables
+from zsarbench.results import SCHEMA_VERSION
 
 CLASSES = [f"class_{i}" for i in range(6)]
 SEEN = [f"seen_{i}" for i in range(8)]

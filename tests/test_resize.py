@@ -4,9 +4,9 @@ dataset it came from."""
 
 import json
 
-
 from conftest import run_entry
 from real_layouts import build_ucf101
+
 from zsarbench.data.adapters import load_dataset
 from zsarbench.data.resize import RECORD, target_size
 from zsarbench.data.video import open_video

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-
 from real_layouts import UCF_CLASSES, build_ucf101_official, frames, write_avi
+
 from zsarbench import results
 from zsarbench.data.datasets import resolve_dataset
 from zsarbench.diagnostics import PROBE_C, diagnostics, oracle_top1, seen_probe_top1

@@ -7,7 +7,6 @@ import re
 import time
 
 import pytest
-
 from conftest import run_entry
 from real_layouts import build_scale_trees
 

@@ -7,11 +7,11 @@ import shutil
 
 import numpy as np
 import pytest
-from scipy import stats as sps
-
 from conftest import ROOT, run_here
+from scipy import stats as sps
 from test_latex import compile_one, packages
 from test_report import fake_ablation, fake_run, write
+
 from zsarbench import stats
 from zsarbench.paper_tables import EMBEDDINGS, PARTS
 from zsarbench.protocol import load_protocol

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, run_cli
 from gloo import on_ranks
+
 from zsarbench.data.datasets import ClipDataset, VideoSet, collate_clips, resolve_dataset
 from zsarbench.data.frame_cache import attach_frame_cache, cache_key
 from zsarbench.data.synth import SynthConfig, ensure_synth, render_video, write_mp4

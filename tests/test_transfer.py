@@ -4,8 +4,18 @@ import numpy as np
 import pytest
 
 from zsarbench.errors import UserError
-from zsarbench.transfer.program import (ALL_CONSTRAINTS, allowed_entries, compose, composite_prototypes, knn_mask,
-                                        relative_mask, solve, solve_exact, solve_mip, transfer)
+from zsarbench.transfer.program import (
+    ALL_CONSTRAINTS,
+    allowed_entries,
+    compose,
+    composite_prototypes,
+    knn_mask,
+    relative_mask,
+    solve,
+    solve_exact,
+    solve_mip,
+    transfer,
+)
 from zsarbench.transfer.variants import VARIANTS, unseen_scores
 
 
@@ -48,7 +58,7 @@ def exhaustive_optimum(M, K, theta, rho):
 @pytest.mark.parametrize("backend", ["highs", "cbc"])
 def test_mip_reaches_exhaustive_optimum_on_small_instances(backend):
     rng = np.random.default_rng(0)
-    for trial in range(12):
+    for _ in range(12):
         M = random_M(rng, 3, 4)
         K, theta, rho = int(rng.integers(1, 5)), float(rng.choice([0.0, 0.6, 0.9, 1.1])), int(rng.integers(1, 4))
         A, used = solve_mip(M, allowed_entries(M, K, theta), rho, backend)
@@ -59,7 +69,7 @@ def test_mip_reaches_exhaustive_optimum_on_small_instances(backend):
 
 def test_mip_respects_each_constraint_on_random_instances():
     rng = np.random.default_rng(1)
-    for trial in range(20):
+    for _ in range(20):
         gamma, kappa = int(rng.integers(2, 12)), int(rng.integers(3, 30))
         M = random_M(rng, gamma, kappa)
         K, theta, rho = int(rng.integers(1, kappa + 1)), float(rng.uniform(0, 1.2)), int(rng.integers(1, 6))
@@ -77,7 +87,7 @@ def test_solvers_agree_on_many_random_instances(constraints):
     imposed constraint and reach the same objective; the exact solver also picks the same edges
     up to ties (ties have probability 0 with continuous M)."""
     rng = np.random.default_rng(len(constraints) + 7 * ("relative" in constraints))
-    for trial in range(40):
+    for _ in range(40):
         gamma, kappa = int(rng.integers(1, 15)), int(rng.integers(1, 40))
         M = random_M(rng, gamma, kappa)
         K, theta, rho = int(rng.integers(1, kappa + 1)), float(rng.uniform(0, 1.5)), int(rng.integers(1, 8))

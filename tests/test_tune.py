@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, run_here
 
 TINY = ROOT / "tests" / "protocols" / "tiny.toml"

@@ -5,8 +5,8 @@ table pooled over seeds, and the search spaces the baselines declare."""
 import copy
 
 import pytest
-
 from test_report import fake_run, fake_table_ablation, write
+
 from zsarbench.report.load import load_results
 from zsarbench.report.tables import write_tables
 
@@ -32,7 +32,7 @@ def with_diag(doc, oracle):
 def test_table1_shows_tuned_rows_beside_untuned_with_their_budget_and_orderings_test_them_apart(tmp_path):
     root, out = tmp_path / "results", tmp_path / "tables"
     methods = ("rest101", "rest34", "rest18", "e2e_r2plus1d")
-    for k, m in enumerate(methods):
+    for m in methods:
         for s in range(2):
             write(root, f"synth-ucf-0-50/{m}-{s}.json", fake_run([20.0 + s, 22.0], method=m, ckpt=f"{m}{s}",
                                                                  overrides={"recipe": {"seed": s}}))

@@ -53,7 +53,7 @@ def check_writable_dir(path: Path, what: str, how: str) -> Path:
 # ----------------------------------------------------------------------------- guarded reads
 
 def _stderr_log(message: str) -> None:
-    from rich.console import Console   # sys.stderr as it is now (a live progress display redirects it)
+    from rich.console import Console  # sys.stderr as it is now (a live progress display redirects it)
 
     Console(stderr=True, soft_wrap=True, highlight=False, markup=False).print(
         message, style="yellow" if message.startswith("warning") else None)

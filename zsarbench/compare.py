@@ -204,7 +204,7 @@ def shared_hits(A: Side, B: Side) -> tuple[list[np.ndarray], list[np.ndarray], l
             common &= set(r.preds.split(sp.index).videos)
         order = [v for v in sp.videos if v in common]
 
-        def hits(r):
+        def hits(r, sp=sp, order=order):
             s = r.preds.split(sp.index)
             h = dict(zip(s.videos, s.hits(1)))
             return np.array([h[v] for v in order], dtype=bool)

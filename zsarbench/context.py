@@ -35,7 +35,7 @@ def _quiet(*args, **kwargs) -> None:
 def _rank_zero() -> bool:
     """Whether this process writes outputs and prints: rank 0 under torchrun (the other ranks compute
     the same numbers: engine/dist.py), and any single process."""
-    from .engine import dist   # imports torch: only once a command runs an experiment
+    from .engine import dist  # imports torch: only once a command runs an experiment
 
     return dist.is_main()
 

@@ -20,7 +20,7 @@ import numpy as np
 from .artefacts import read_or_discard, write_atomic
 from .data.datasets import VideoSet, skipped_error
 from .data.identity import relative
-from .data.videoset import fingerprint   # noqa: F401  (the videos' identity; re-exported for its users)
+from .data.videoset import fingerprint  # noqa: F401  (the videos' identity; re-exported for its users)
 from .engine import dist
 from .evaluate import class_means
 

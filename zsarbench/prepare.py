@@ -20,15 +20,15 @@ from typing import Callable
 
 import numpy as np
 
+from .artefacts import part_path, read_json, read_or_discard
 from .data.datasets import VideoSet, check_crop, resolve_dataset
 from .data.frame_cache import attach_frame_cache
 from .data.overlap import OverlapResult, remove_overlap
 from .data.pinned import pinned_classes
+from .deviations import check_seen, check_target, settle_overlap, settle_videos
 from .engine import dist
-from .artefacts import part_path, read_json, read_or_discard
 from .engine.checkpoint import check_checkpoint, checkpoint_dir, checkpoint_key, load_checkpoint, save_atomic
 from .engine.train import TrainState, pick_device
-from .deviations import check_seen, check_target, settle_overlap, settle_videos
 from .errors import UserError
 from .feature_cache import Features, cached_features, feature_spec, fingerprint
 from .protocol import Protocol

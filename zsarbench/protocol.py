@@ -25,7 +25,6 @@ from .fields import OneOf, Range, check_value
 from .inputs import read_text
 from .protocol_search import find_file, protocol_files, resolve_include
 
-
 # Every field declares its type and, where not every value of it is valid, its range or choices
 # (fields.py: Range, OneOf); `_build` checks both on load, so a bad value is a one-line error
 # naming the field, the value and the range. Shorthands:

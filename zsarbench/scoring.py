@@ -15,8 +15,19 @@ import numpy as np
 
 from . import coverage
 from .errors import UserError
-from .evaluate import (COLLAPSE_SHARE, confusion_matrix, cosine_scores, harmonic_mean, mean_class_accuracy,
-                       mean_cosine, per_class_accuracy, prototype_alignment, summarise, top_class_share, top_k_hits)
+from .evaluate import (
+    COLLAPSE_SHARE,
+    confusion_matrix,
+    cosine_scores,
+    harmonic_mean,
+    mean_class_accuracy,
+    mean_cosine,
+    per_class_accuracy,
+    prototype_alignment,
+    summarise,
+    top_class_share,
+    top_k_hits,
+)
 from .hubness import hubness
 from .predictions import Predictions, split_predictions, video_ids
 from .transfer.cv import cross_validate

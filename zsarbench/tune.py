@@ -46,7 +46,6 @@ from .protocol_search import by_file_name
 from .redact import redact
 from .study import default_storage, open_study, storage_errors  # noqa: F401  (default_storage: cli/tuning.py)
 
-
 # ----------------------------------------------------------------------------- the space
 
 def read_space(path: Path) -> dict:

@@ -49,7 +49,7 @@ def open_clip():
     """The open_clip module, imported with the hub offline and this package's configs registered."""
     for k, v in OFFLINE_ENV.items():
         os.environ[k] = v
-    import huggingface_hub.constants as hub   # read its offline flag at import: set it if imported before
+    import huggingface_hub.constants as hub  # read its offline flag at import: set it if imported before
     hub.HF_HUB_OFFLINE = True
     import open_clip as oc
     if TINY_ARCH not in oc.list_models():

@@ -9,8 +9,15 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..deviations import ACCEPTABLE
 from .lineprogress import LineProgress
@@ -25,7 +32,7 @@ out = Console(width=None if sys.stdout.isatty() else 160, markup=False)
 def make_progress() -> Progress | LineProgress:
     """Bars on a terminal's stderr; whole lines (counts, rate, ETA) on any other stderr (lineprogress.py),
     where one-line messages stay one line. torchrun's ranks other than 0 print nothing (engine/dist.py)."""
-    from ..engine import dist   # here, not at the top: `--help` and argument errors need no torch
+    from ..engine import dist  # here, not at the top: `--help` and argument errors need no torch
 
     console.soft_wrap = not console.is_terminal   # a log line is one line, however long
     if not console.is_terminal:

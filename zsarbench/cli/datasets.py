@@ -11,8 +11,16 @@ from rich.text import Text
 
 from ..context import check_outputs, command_line, default_cache_dir
 from ..errors import UserError
-from .common import (allow_nonstandard_option, cache_option, data_root_option, first, make_progress, out,
-                     protocol_path_option, results_dir_option)
+from .common import (
+    allow_nonstandard_option,
+    cache_option,
+    data_root_option,
+    first,
+    make_progress,
+    out,
+    protocol_path_option,
+    results_dir_option,
+)
 
 
 @click.group()
@@ -31,6 +39,7 @@ def data_synth(protocol_name, force, sets, cache_dir):
     """Generate (or regenerate) the synthetic videos into the cache."""
     import json
     import time
+
     from ..data.synth import ensure_synth
     from ..protocol import load_protocol, parse_set
 

@@ -116,7 +116,8 @@ def verify(bundle_file, rerun, device, data_roots, allow_nonstandard, cache_dir)
     with one line saying what differs."""
     import tempfile
 
-    from ..bundle import VerifyFailed, verify as verify_bundle
+    from ..bundle import VerifyFailed
+    from ..bundle import verify as verify_bundle
     from ..data.roots import parse_roots
 
     check_outputs(cache_dir, cache=True)
@@ -149,7 +150,8 @@ def confusion(results, split, row, out_dir):
     """The confusion matrix of one split of any results file (a run, or an ablation's row), drawn
     from its per-video predictions."""
     from ..errors import UserError
-    from ..predictions import RUN, confusion as confusion_counts, read_predictions
+    from ..predictions import RUN, read_predictions
+    from ..predictions import confusion as confusion_counts
     from ..report.figures import draw_confusion
 
     check_outputs(out_dir=out_dir)

@@ -8,8 +8,16 @@ from pathlib import Path
 import click
 
 from ..paper_tables import ABLATIONS
-from .common import (experiment_context, experiment_options, experiment_settings, load_experiment, out,
-                     protocol_names, run_smoke, seeds_of)
+from .common import (
+    experiment_context,
+    experiment_options,
+    experiment_settings,
+    load_experiment,
+    out,
+    protocol_names,
+    run_smoke,
+    seeds_of,
+)
 from .printing import print_ablation, print_result
 
 
@@ -49,7 +57,8 @@ def _ablation_command(name: str, part) -> click.Command:
                        "auto: " + ("cheap when every protocol is synthetic." if part.cheap else
                                    "the protocols' own recipe (reuses the models of `zsarbench run`)."))
     def command(profile, method="rest18", word2vec=None, **opts):
-        from ..ablate import ablate as ablate_pipeline, ablation_protocols
+        from ..ablate import ablate as ablate_pipeline
+        from ..ablate import ablation_protocols
         from ..engine import dist
         from ..paper_tables import EMBEDDINGS
 

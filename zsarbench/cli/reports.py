@@ -129,7 +129,7 @@ def _tables(pattern: str) -> list[tuple]:
     from ..paper_tables import list_tables
 
     rows = [("name", "table", "filled by", "protocols (columns)", "the paper claims")]
-    for t, part in list_tables(pattern):
+    for _, part in list_tables(pattern):
         cmd = f"zsarbench ablate {part.name}" if part.ablation else "zsarbench run"
         rows.append((part.name, part.label, cmd, "\n".join(part.protocols),
                      "\n".join(" > ".join(o.rows) for o in part.orderings) or "-"))

@@ -311,11 +311,11 @@ def activitynet(name: str, root: Path) -> VideoSet:
     known = set(classes)
     found = index_videos(root)
     rows, missing, unknown, bad, absent = [], [], set(), [], []
-    for vid, (subset, annotations) in videos.items():
-        if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
+    for vid, (subset, annots) in videos.items():
+        if not isinstance(annots, list) or not all(isinstance(a, dict) for a in annots):
             raise UserError(f"dataset '{name}': video {vid}: 'annotations' must be a list of objects")
-        segments = [a for a in annotations if a.get("label") in known]
-        unknown |= {a.get("label") for a in annotations if a.get("label") not in known}
+        segments = [a for a in annots if a.get("label") in known]
+        unknown |= {a.get("label") for a in annots if a.get("label") not in known}
         path = found.get(f"v_{vid}") or found.get(vid)
         if segments and path is None:
             missing.append(f"v_{vid}")

@@ -175,7 +175,7 @@ def _write(videos, jobs, root, part, workers, progress, frames, stride, position
     out = open(part / "shard-000.jpg", "wb")
     try:
         results = pool.imap(encode_video, jobs, chunksize=4) if pool else map(encode_video, jobs)
-        for i, (key, jpegs, hw, err) in enumerate(results):   # in order: the shards are deterministic
+        for i, (_key, jpegs, hw, err) in enumerate(results):   # in order: the shards are deterministic
             if jpegs is None:
                 errors.append(err)
             else:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..results import git_revision, now
-from .identity import CHUNK, HASH, MISSING, fast_hash, file_ids, relative   # noqa: F401  (the manifest's hash)
+from .identity import CHUNK, HASH, MISSING, fast_hash, file_ids, relative  # noqa: F401  (the manifest's hash)
 
 KIND, VERSION = "zsar-video-manifest", 1
 

@@ -10,9 +10,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..artefacts import reason
 from ..data.datasets import ClipDataset, VideoSet
 from ..engine import dist
-from ..artefacts import reason
 from ..engine.checkpoint import file_digest, load_checkpoint
 from ..engine.train import Trainer, TrainState, decode_device, n_workers, to_frames
 from ..errors import UserError

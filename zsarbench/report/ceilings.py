@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
-from pathlib import Path
 
 from ..evaluate import COLLAPSE_SHARE
 from ..paper_tables import EMBEDDINGS, TABLES
 from ..protocol import load_protocol
-from . import tuned
-from . import marks
+from . import marks, tuned
 from .cells import Cell, display, pick, pool
 from .layouts import PROTOCOLS
 from .load import Result

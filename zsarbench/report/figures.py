@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .load import Result
 from .cells import display
+from .load import Result
 
 MAIN_METHOD = "rest18"
 MAX_UNSEEN_ROWS, MAX_SEEN_COLUMNS = 20, 40   # Fig. 3 shows a subset of the classes when there are more

@@ -24,10 +24,9 @@ model trained at all. One home for these facts, read by the tables, the ordering
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
-
-from typing import TYPE_CHECKING
 
 from ..evaluate import COLLAPSE_SHARE, top_class_share
 from ..learned import warmup_fallback

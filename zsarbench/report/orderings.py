@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import UserError
-from ..paper_tables import EMBEDDINGS, TABLES as PAPER_TABLES, Part
+from ..paper_tables import EMBEDDINGS, Part
+from ..paper_tables import TABLES as PAPER_TABLES
 from ..results import row_key
 from ..stats import COLLAPSED, FORMATS_DIFFER, NOT_TRAINED, Comparison, adjust, compare
 from . import marks

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..paper_tables import Part
 from ..stats import HOLDS, HOLM, MDD, METHOD, NO_RESULTS, ONE_SEED, PAIRED_METHOD, Comparison
 from . import marks
 from .cells import md_grid
 from .latex import TexFile
 from .load import Result
-from ..paper_tables import Part
 from .orderings import RUN_ROWS, Pair, PartResult, Seed, evaluate_all
 
 METHOD_SHORT = ("Mean (n): the mean over n seeds of each seed's mean top-1 over the splits. Welch's t-test on the "

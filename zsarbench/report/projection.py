@@ -18,7 +18,7 @@ def tsne(X: np.ndarray, perplexity: float = 30.0, n_iter: int = 1000, seed: int 
     learning rate "auto", perplexity capped at (n - 1) / 3, fixed random_state. "exact" (the default)
     is deterministic for a given X and seed (also across thread counts) and takes about 5 s (one CPU
     thread) for the at most 630 points of a map; "barnes_hut" is the approximation for larger inputs."""
-    from sklearn.manifold import TSNE          # imported here: only `run` (split 0) and tests need it
+    from sklearn.manifold import TSNE  # imported here: only `run` (split 0) and tests need it
 
     X = np.asarray(X, dtype=np.float64)
     Y = TSNE(n_components=2, perplexity=min(perplexity, (len(X) - 1) / 3), learning_rate="auto", init="pca",

@@ -23,11 +23,11 @@ from pathlib import Path
 
 from ..paper_tables import TABLES as PAPER_TABLES
 from . import tuned
-from .cells import Cell, fill, format_note, md_grid
-from .marks import ACCEPTED_NOTE, DIRTY_NOTE
 from .ceilings import write_ceilings
+from .cells import Cell, fill, format_note, md_grid
 from .layouts import LAYOUTS
 from .load import Result
+from .marks import ACCEPTED_NOTE, DIRTY_NOTE
 from .orderings_render import write_orderings
 
 PAPER = tomllib.loads((Path(__file__).with_name("paper.toml")).read_text())
