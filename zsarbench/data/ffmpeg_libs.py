@@ -77,14 +77,19 @@ def ffmpeg_from_pyav(cache_dir: Path) -> Path:
     return out
 
 
-def _retry_core(ops, cache_dir: Path | None) -> None:
-    """Load PyAV's FFmpeg, then torchcodec's FFmpeg-dependent core again, as its import would have."""
+def _preload(cache_dir: Path | None) -> None:
+    """PyAV's FFmpeg libraries loaded and kept loaded: torchcodec's libavutil.so.60 etc. are these then."""
     from ..context import default_cache_dir
 
+    folder = ffmpeg_from_pyav(cache_dir or default_cache_dir())
+    for lib in FFMPEG_LIBS:
+        ctypes.CDLL(str(next(folder.glob(f"lib{lib}.so.*"))))
+
+
+def _retry_core(ops, cache_dir: Path | None) -> None:
+    """Load PyAV's FFmpeg, then torchcodec's FFmpeg-dependent core again, as its import would have."""
     try:
-        folder = ffmpeg_from_pyav(cache_dir or default_cache_dir())
-        for lib in FFMPEG_LIBS:
-            ctypes.CDLL(str(next(folder.glob(f"lib{lib}.so.*"))))
+        _preload(cache_dir)
         with ops.expose_ffmpeg_dlls():
             ops.ffmpeg_major_version, ops.core_library_path = ops.load_core_libraries()
         from torchcodec._core import _ffmpeg_ops
@@ -102,12 +107,8 @@ def load_torchcodec(cache_dir: Path | None = None):
         return _loaded["decoder"]
     why = ""
     if "torchcodec" not in sys.modules:   # torchcodec looks for FFmpeg once, when it is imported
-        from ..context import default_cache_dir
-
         try:
-            folder = ffmpeg_from_pyav(cache_dir or default_cache_dir())
-            for lib in FFMPEG_LIBS:   # kept loaded: torchcodec's libavutil.so.60 etc. are these now
-                ctypes.CDLL(str(next(folder.glob(f"lib{lib}.so.*"))))
+            _preload(cache_dir)
         except (OSError, StopIteration) as e:
             why = f" (PyAV's FFmpeg: {(str(e).strip().splitlines() or [type(e).__name__])[0][:160]})"
     try:
