@@ -49,19 +49,20 @@ PRESETS = {  # frames, crop, batch, video width x height x length, GOP, steps
 }
 
 
-def _write_video(args):
-    path, (w, h, n), gop, seed = args
+def wave_frames(w: int, h: int, n: int, seed: int):
+    """n frames of moving colour waves plus noise: a realistic bitrate, cheap to render."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w]
     ph = rng.uniform(0, 6.28, 3)
+    for t in range(n):
+        img = np.stack([127 + 120 * np.sin(xx / (17 + 5 * k) + yy / (23 + 3 * k) + 0.1 * t * (k + 1) + ph[k])
+                        for k in range(3)], -1)
+        yield (img + rng.normal(0, 8, img.shape)).clip(0, 255).astype(np.uint8)
 
-    def frames():  # moving colour waves plus noise: a realistic bitrate, cheap to render
-        for t in range(n):
-            img = np.stack([127 + 120 * np.sin(xx / (17 + 5 * k) + yy / (23 + 3 * k) + 0.1 * t * (k + 1) + ph[k])
-                            for k in range(3)], -1)
-            yield (img + rng.normal(0, 8, img.shape)).clip(0, 255).astype(np.uint8)
 
-    write_video(path, frames(), 25, options={"crf": "23", "preset": "veryfast", "g": str(gop), "threads": "1"})
+def _write_video(args):
+    path, (w, h, n), gop, seed = args
+    write_video(path, wave_frames(w, h, n, seed), 25, options={"crf": "23", "preset": "veryfast", "g": str(gop), "threads": "1"})
     return str(path)
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from clip_throughput import wave_frames  # bench/ is on the path of a bench script
 
 from zsarbench.data.clip_store import build_clip_store
 from zsarbench.data.identity import relative
@@ -46,17 +47,7 @@ KINDS = {  # name -> (width, height, codec, suffix, options)
 
 def _write(args):
     path, (w, h, codec, _, options), n, seed = args
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    ph = rng.uniform(0, 6.28, 3)
-
-    def frames():   # moving colour waves plus noise: a realistic bitrate, cheap to render
-        for t in range(n):
-            img = np.stack([127 + 120 * np.sin(xx / (17 + 5 * k) + yy / (23 + 3 * k) + 0.1 * t * (k + 1) + ph[k])
-                            for k in range(3)], -1)
-            yield (img + rng.normal(0, 8, img.shape)).clip(0, 255).astype(np.uint8)
-
-    write_video(path, frames(), 25, codec=codec, options=options)
+    write_video(path, wave_frames(w, h, n, seed), 25, codec=codec, options=options)
     return str(path)
 
 

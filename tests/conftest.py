@@ -42,6 +42,41 @@ def run_here(*args):
     return r
 
 
+# `zsarbench tune`'s test space, seconds per trial on 2 CPU cores: a fifth of an epoch per stage, two
+# method and recipe settings (tests/test_tune.py, tests/test_postgres.py)
+TUNE_SPACE = """
+[recipe.joint_lr]
+low = 1e-5
+high = 3e-4
+log = true
+
+[method.depth]
+low = 1
+high = 2
+int = true
+"""
+TUNE_FAST = ["--set", "recipe.warmup_epochs=0.2", "--set", "recipe.joint_epochs=0.2"]
+
+
+def small_videos(root: Path) -> list[str]:
+    """Three 40 x 40 synthetic mp4s (sliding, blinking, falling star) and a truncated copy of the first,
+    in that order: the decoding caches' test videos."""
+    import numpy as np
+
+    from zsarbench.data.synth import render_video, write_mp4
+    from zsarbench.protocol import Synth
+
+    cfg = Synth(size=40, n_frames=24)
+    paths = []
+    for k, motion in enumerate(("sliding", "blinking", "falling")):
+        p = root / f"{motion}.mp4"
+        write_mp4(p, render_video("ucf", motion, "star", cfg, np.random.default_rng(k)), cfg.fps)
+        paths.append(str(p))
+    bad = root / "truncated.mp4"
+    bad.write_bytes(open(paths[0], "rb").read()[:300])
+    return paths + [str(bad)]
+
+
 def run_cli(*args, env=None, cwd=None, timeout=900):
     import subprocess
 

@@ -5,31 +5,21 @@ leaves no partial shard."""
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_entry
+from conftest import ROOT, run_entry, small_videos
 
 from zsarbench.data.clip_store import build_clip_store, encode_video
 from zsarbench.data.datasets import ClipDataset
 from zsarbench.data.disk_budget import check_budget, parse_bytes
 from zsarbench.data.frame_cache import build_frame_cache, estimate_frame_cache
-from zsarbench.data.synth import render_video, write_mp4
 from zsarbench.data.video import open_video, read_frames, sample_clips
 from zsarbench.data.videoset import VideoSet
 from zsarbench.errors import UserError
-from zsarbench.protocol import Synth
 
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("cs")
-    cfg = Synth(size=40, n_frames=24)
-    paths = []
-    for k, motion in enumerate(("sliding", "blinking", "falling")):
-        p = root / f"{motion}.mp4"
-        write_mp4(p, render_video("ucf", motion, "star", cfg, np.random.default_rng(k)), cfg.fps)
-        paths.append(str(p))
-    bad = root / "truncated.mp4"
-    bad.write_bytes(open(paths[0], "rb").read()[:300])
-    return VideoSet("cs", root, ["a", "b"], paths + [str(bad)], np.array([0, 1, 0, 1]))
+    return VideoSet("cs", root, ["a", "b"], small_videos(root), np.array([0, 1, 0, 1]))
 
 
 def test_stored_clips_are_the_videos_clips_at_the_stored_positions(videos, tmp_path):

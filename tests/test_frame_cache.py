@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import small_videos
 
 from zsarbench.data.datasets import ClipDataset
 from zsarbench.data.frame_cache import attach_frame_cache, build_frame_cache, cache_key
@@ -16,16 +17,7 @@ from zsarbench.protocol import Synth
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("fc")
-    cfg = Synth(size=40, n_frames=24)
-    paths = []
-    for k, motion in enumerate(("sliding", "blinking", "falling")):
-        p = root / f"{motion}.mp4"
-        write_mp4(p, render_video("ucf", motion, "star", cfg, np.random.default_rng(k)), cfg.fps)
-        paths.append(str(p))
-    bad = root / "truncated.mp4"
-    bad.write_bytes(open(paths[0], "rb").read()[:300])
-    paths.append(str(bad))
-    return VideoSet("fc", root, ["a", "b"], paths, np.array([0, 1, 0, 1]))
+    return VideoSet("fc", root, ["a", "b"], small_videos(root), np.array([0, 1, 0, 1]))
 
 
 @pytest.mark.parametrize("seed,n_clips,resize", [(0, 1, None), (None, 3, None), (5, 2, 36)])

@@ -19,23 +19,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, needs
+from conftest import ROOT, TUNE_FAST, TUNE_SPACE, needs
 
 pytestmark = pytest.mark.train
 
 TINY = ROOT / "tests" / "protocols" / "tiny.toml"
-SPACE = """
-[recipe.joint_lr]
-low = 1e-5
-high = 3e-4
-log = true
-
-[method.depth]
-low = 1
-high = 2
-int = true
-"""
-FAST = ["--set", "recipe.warmup_epochs=0.2", "--set", "recipe.joint_epochs=0.2"]
+SPACE, FAST = TUNE_SPACE, TUNE_FAST
 
 
 def _missing(what: str):

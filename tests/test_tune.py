@@ -6,22 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_here
+from conftest import ROOT, TUNE_FAST, TUNE_SPACE, run_here
 
 TINY = ROOT / "tests" / "protocols" / "tiny.toml"
-# seconds per trial on 2 CPU cores: a fifth of an epoch per stage, two method and recipe settings
-SPACE = """
-[recipe.joint_lr]
-low = 1e-5
-high = 3e-4
-log = true
-
-[method.depth]
-low = 1
-high = 2
-int = true
-"""
-FAST = ["--set", "recipe.warmup_epochs=0.2", "--set", "recipe.joint_epochs=0.2"]
+SPACE, FAST = TUNE_SPACE, TUNE_FAST
 
 
 def _poisoned_protocol(tmp_path: Path) -> Path:

@@ -64,18 +64,14 @@ def settle_videos(vs, role: str, accept: set[str], candidates_only=()):
     was accepted: name -> items). Raises the first deviation it does not accept. `candidates_only`:
     classes meant to have no video (a pinned protocol's validation classes: candidates, never scored)."""
     accepted = {}
-    bad = vs.deviations.get("bad-segments", [])
-    if bad:
-        if "bad-segments" not in accept:
-            raise _refuse("bad-segments", f"dataset '{vs.name}' ({role}): {len(bad)} annotated segments are empty, "
-                          f"reversed or negative (end <= start or start < 0): {_listed(bad)}", "fix the annotations")
-        accepted["bad-segments"] = list(bad)
-    twice = vs.deviations.get("duplicate-videos", [])
-    if twice:
-        if "duplicate-videos" not in accept:
-            raise _refuse("duplicate-videos", f"dataset '{vs.name}' ({role}): {len(twice)} videos are annotated more "
-                          f"than once: {_listed(twice)}", "remove the repeated rows")
-        accepted["duplicate-videos"] = list(twice)
+    for name, what, fix in (("bad-segments", "annotated segments are empty, reversed or negative (end <= start or "
+                             "start < 0)", "fix the annotations"),
+                            ("duplicate-videos", "videos are annotated more than once", "remove the repeated rows")):
+        found = vs.deviations.get(name, [])
+        if found and name not in accept:
+            raise _refuse(name, f"dataset '{vs.name}' ({role}): {len(found)} {what}: {_listed(found)}", fix)
+        if found:
+            accepted[name] = list(found)
     counts = np.bincount(vs.labels, minlength=len(vs.classes)) if len(vs.classes) else np.zeros(0, int)
     empty = [c for c, n in zip(vs.classes, counts) if n == 0 and c not in set(candidates_only)]
     if empty and len(empty) < len(vs.classes):
