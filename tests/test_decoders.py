@@ -78,3 +78,19 @@ def test_ffmpeg_library_names():
     assert standard_name("libavutil-5809ad29.so.60.26.102") == "libavutil.so.60"
     assert standard_name("libswscale-88e9f973.so.9.5.102") == "libswscale.so.9"
     assert standard_name("libx264-d6533a8d.so.165") is None   # not FFmpeg's: linked as it is
+
+
+@pytest.mark.parametrize("first", ["import torchcodec", "import torchcodec.decoders", "from torchcodec import _core"])
+def test_torchcodec_imported_before_ffmpeg_still_decodes(files, first, tmp_path):
+    """Another library (or test) imported torchcodec before zsarbench loaded PyAV's FFmpeg: its ops were
+    bound to stand-ins then; the decoder rebinds the real ones (CI's full suite met this)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (f"{first}\nimport numpy as np\nfrom zsarbench.data.video import open_video, read_frames\n"
+            f"print(read_frames(open_video({str(files['h264'])!r}, decoder='torchcodec'), np.array([0, 9])).shape)")
+    env = {**os.environ, "ZSARBENCH_CACHE": str(tmp_path / "cache")}   # a cold FFmpeg copy too
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-800:]
+    assert done.stdout.strip() == f"(2, {H}, {W}, 3)"

@@ -87,17 +87,24 @@ def _preload(cache_dir: Path | None) -> None:
 
 
 def _retry_core(ops, cache_dir: Path | None) -> None:
-    """Load PyAV's FFmpeg, then torchcodec's FFmpeg-dependent core again, as its import would have."""
+    """Load PyAV's FFmpeg, then torchcodec's FFmpeg-dependent core again, as its import would have, and
+    bind the real ops wherever torchcodec's modules imported the stand-ins (torchcodec._core re-exports
+    them by name, and torchcodec.decoders calls them through it)."""
     try:
         _preload(cache_dir)
         with ops.expose_ffmpeg_dlls():
-            ops.ffmpeg_major_version, ops.core_library_path = ops.load_core_libraries()
+            major, path = ops.load_core_libraries()
         from torchcodec._core import _ffmpeg_ops
-
-        vars(ops).update({k: v for k, v in vars(_ffmpeg_ops).items() if not k.startswith("__")})
-        ops._FFMPEG_AVAILABLE = True
     except Exception:   # noqa: BLE001  (the caller's one-line error says what is missing)
-        pass
+        return
+    real = {k: v for k, v in vars(_ffmpeg_ops).items() if not k.startswith("__")}
+    real.update(ffmpeg_major_version=major, core_library_path=path)
+    vars(ops).update(real)
+    for name, module in list(sys.modules.items()):
+        if module is not None and module is not ops and (name == "torchcodec" or name.startswith("torchcodec.")):
+            names = vars(module)
+            names.update({k: v for k, v in real.items() if k in names})
+    ops._FFMPEG_AVAILABLE = True
 
 
 def load_torchcodec(cache_dir: Path | None = None):
@@ -116,8 +123,8 @@ def load_torchcodec(cache_dir: Path | None = None):
     except ImportError as e:
         raise UserError(f"recipe.decoder = \"torchcodec\" needs the torchcodec package ({e}); "
                         "`pip install torchcodec==0.17.0`, or keep recipe.decoder = \"decord\"") from None
-    if not ops._FFMPEG_AVAILABLE and why == "" and "torchcodec.decoders" not in sys.modules:
-        _retry_core(ops, cache_dir)   # torchcodec came in before FFmpeg was loaded (torchvision's JPEG codec)
+    if not ops._FFMPEG_AVAILABLE and why == "":
+        _retry_core(ops, cache_dir)   # torchcodec was imported before FFmpeg was loaded (by another library)
     if not ops._FFMPEG_AVAILABLE:
         raise UserError("recipe.decoder = \"torchcodec\": torchcodec finds no FFmpeg 4-9 libraries" + why +
                         "; install FFmpeg's shared libraries (apt-get install ffmpeg) or keep recipe.decoder = \"decord\"")
