@@ -33,7 +33,7 @@ test-fast: install lint
 
 # No model training and no distributed ranks (marker `train`, pyproject.toml): about 2 minutes on 2 cores.
 test-unit: install lint
-	$(BIN)/python -m pytest -q -m "not slow and not train"
+	$(BIN)/python -m pytest -q -m "not slow and not train" $(PYTEST_ARGS)
 
 # The Kinetics-sized smoke (tests/test_scale.py: 545,000 links, tens of minutes on 2 cores); `make test`
 # and CI leave it out (pyproject.toml addopts: -m 'not scale')

@@ -103,10 +103,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     overrides = parse_set(a.sets if a.sets is not None else DEFAULT_SETS)
-    method_overrides = overrides.pop("method", {})
-    protocol = load_protocol(a.protocol, overrides)
+    protocol = load_protocol(a.protocol, overrides)   # method.* go into its method table
     ctx = RunContext(default_cache_dir(), Path("results"), device="cpu")
-    prep = prepare("rest18", protocol, ctx, method_overrides)
+    prep = prepare("rest18", protocol, ctx)
     method = prep.method
     state = load_checkpoint(prep.ckpt)["method"]
     videos = prep.seen.cap_per_class(protocol.prototypes.max_videos_per_class, protocol.recipe.seed)

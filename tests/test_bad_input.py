@@ -12,7 +12,7 @@ from zsarbench.data.signatures import SIGNATURES, signature_mismatch
 from zsarbench.data.synth import ensure_synth
 from zsarbench.protocol import load_protocol
 
-TINY = ["run", "rest_tiny", "-p", "tests/protocols/tiny.toml"]
+RUN_TINY = ["run", "rest_tiny", "-p", "tests/protocols/tiny.toml"]
 
 
 def results_files() -> set[Path]:
@@ -51,14 +51,14 @@ def assert_one_line_exit_2(code: int, err: str, needle: str, results_dir: Path, 
 ])
 def test_out_of_range_values_are_refused_on_load(sets, needle, capsys, tmp_path):
     before = results_files()
-    code, _, err = run_entry(capsys, *TINY, *[a for s in sets for a in ("--set", s)],
+    code, _, err = run_entry(capsys, *RUN_TINY, *[a for s in sets for a in ("--set", s)],
                              "--results-dir", tmp_path / "results")
     assert_one_line_exit_2(code, err, needle, tmp_path / "results", before)
 
 
 def test_out_of_range_seed_and_protocol_file(capsys, tmp_path):
     before = results_files()
-    code, _, err = run_entry(capsys, *TINY, "--seed", "-1", "--results-dir", tmp_path / "results")
+    code, _, err = run_entry(capsys, *RUN_TINY, "--seed", "-1", "--results-dir", tmp_path / "results")
     assert_one_line_exit_2(code, err, "recipe.seed must be an integer in [0, 4294967295], got -1",
                            tmp_path / "results", before)
     f = tmp_path / "p.toml"
@@ -90,7 +90,7 @@ def test_clips_smaller_than_the_crop_stop_the_run(sets, capsys, tmp_path, cache_
     assert run_entry(capsys, "data", "synth", "-p", ROOT / "tests/protocols/tiny.toml", "--cache-dir", cache_dir)[0] == 0
     capsys.readouterr()   # a cold cache generates the videos first (its progress lines): not this test's output
     before = results_files()
-    code, _, err = run_entry(capsys, *TINY, *[a for s in sets for a in ("--set", s)], "--cache-dir", cache_dir,
+    code, _, err = run_entry(capsys, *RUN_TINY, *[a for s in sets for a in ("--set", s)], "--cache-dir", cache_dir,
                              "--results-dir", tmp_path / "results")
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1, err

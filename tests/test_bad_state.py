@@ -34,7 +34,7 @@ from zsarbench.methods.base import Encoded, Method
 from zsarbench.protocol import Recipe, load_protocol
 from zsarbench.results import write_json_atomic
 
-TINY = ["-p", "tests/protocols/tiny.toml", "--seed", "3"]   # test_end_to_end's tiny run and model
+TINY_ARGS = ("-p", "tests/protocols/tiny.toml", "--seed", "3")   # conftest's tiny_run (these cases fail before any work)
 DECORD = re.compile(r"ERROR opening|moov atom|Invalid data found|video_reader\.cc|@ 0x[0-9a-f]+\]")
 
 
@@ -69,15 +69,15 @@ def _file(path: Path) -> Path:
 
 
 OUTPUT_CASES = {  # name -> (files to make, arguments; {t} is the test's folder), words of the message
-    "results dir is a file": (["results"], ["run", "rest_tiny", *TINY, "--results-dir", "{t}/results"],
+    "results dir is a file": (["results"], ["run", "rest_tiny", *TINY_ARGS, "--results-dir", "{t}/results"],
                               "results folder {t}/results is a file"),
-    "results dir under a file": (["results"], ["run", "rest_tiny", *TINY, "--results-dir", "{t}/results/x"],
+    "results dir under a file": (["results"], ["run", "rest_tiny", *TINY_ARGS, "--results-dir", "{t}/results/x"],
                                  "is inside {t}/results, which is a file"),
-    "results/<protocol> is a file": (["results/tiny"], ["run", "rest_tiny", *TINY, "--results-dir", "{t}/results"],
+    "results/<protocol> is a file": (["results/tiny"], ["run", "rest_tiny", *TINY_ARGS, "--results-dir", "{t}/results"],
                                      "results folder {t}/results/tiny is a file"),
-    "ablate: results dir is a file": (["results"], ["ablate", "constraints", "-m", "rest_tiny", *TINY,
+    "ablate: results dir is a file": (["results"], ["ablate", "constraints", "-m", "rest_tiny", *TINY_ARGS,
                                                     "--results-dir", "{t}/results"], "{t}/results is a file"),
-    "cache dir is a file": (["cache"], ["run", "rest_tiny", *TINY, "--results-dir", "{t}/results"],
+    "cache dir is a file": (["cache"], ["run", "rest_tiny", *TINY_ARGS, "--results-dir", "{t}/results"],
                             "cache folder {t}/cache is a file"),
     "data synth: cache dir is a file": (["cache"], ["data", "synth"], "cache folder {t}/cache is a file"),
     "tables --out is a file": (["results/x.json", "out"], ["tables", "--results-dir", "{t}/results", "--out", "{t}/out"],
@@ -109,7 +109,7 @@ def test_unwritable_output_folder_is_one_line_before_any_work(case, tmp_path, ca
 def test_read_only_results_folder_is_one_line(tmp_path, capsys):
     (tmp_path / "results").mkdir()
     (tmp_path / "results").chmod(0o500)
-    code, _, err = run_entry(capsys, "run", "rest_tiny", *TINY, "--results-dir", tmp_path / "results",
+    code, _, err = run_entry(capsys, "run", "rest_tiny", *TINY_ARGS, "--results-dir", tmp_path / "results",
                              "--cache-dir", tmp_path / "cache")
     assert code == 2 and "is not writable" in one_line(err)
 
@@ -390,21 +390,13 @@ def test_data_check_prints_no_decord_lines(tmp_path):
 
 # ----------------------------------------------------------------------------- corrupt caches: a tiny run
 
-@pytest.fixture(scope="module")
-def tiny(cache_dir, tmp_path_factory):
-    """The tiny seed-3 run (test_end_to_end's model, reused if there). If this module trained it, its
-    model and features are removed at the end: test_end_to_end expects to train it."""
-    res = tmp_path_factory.mktemp("tiny")
-    r = run_cli("run", "rest_tiny", *TINY, "--cache-dir", cache_dir, "--results-dir", res)
-    assert r.returncode == 0, r.stderr[-3000:]
-    doc = json.loads(next(res.glob("*/*.json")).read_text())
-    ckpt = Path(doc["checkpoint"]["path"])
+@pytest.fixture
+def tiny(cache_dir, tiny_run):
+    """The session's tiny run (conftest.tiny_run): its model and feature files, which a test here
+    damages and restores."""
+    doc = tiny_run.doc
     feats = [Path(cache_dir) / "features" / f"{f['cache_key']}.npz" for f in doc["features"].values()]
-    yield {"ckpt": ckpt, "features": feats, "stderr": r.stderr, "doc": doc}
-    if not doc["checkpoint"]["reused"]:
-        shutil.rmtree(ckpt.parent, ignore_errors=True)
-        for f in feats:
-            f.unlink(missing_ok=True)
+    return {"ckpt": Path(doc["checkpoint"]["path"]), "features": feats, "stderr": tiny_run.stderr, "doc": doc}
 
 
 @pytest.mark.train
@@ -416,7 +408,7 @@ def test_run_over_a_corrupt_cache_warns_once_and_rebuilds(damage, tiny, cache_di
     stale = [_stale(target, dead_pid()), _stale(target.with_name("train_state.pt"), dead_pid())]
     try:
         _truncate(target)
-        code, out, err = run_entry(capsys, "run", "rest_tiny", *TINY, "--cache-dir", cache_dir,
+        code, out, err = run_entry(capsys, "run", "rest_tiny", *TINY_ARGS, "--cache-dir", cache_dir,
                                    "--results-dir", tmp_path / "results")
         assert code == 0, err
         [warning] = warnings_in(err)

@@ -14,7 +14,7 @@ from conftest import run_entry, run_here
 from zsarbench import create_method
 from zsarbench.errors import UserError
 
-TINY = ["-p", "tests/protocols/tiny.toml", "--set", "recipe.joint_epochs=0.5", "--set", "recipe.batch_size=4"]
+CLIP_FAST = ["-p", "tests/protocols/tiny.toml", "--set", "recipe.joint_epochs=0.5", "--set", "recipe.batch_size=4"]
 WORDS = [["bouncing", "circle"], ["sliding", "star"], ["falling", "square"]]
 
 
@@ -34,7 +34,7 @@ def _tiny_weights(tmp_path, seed: int = 7):
 
 def test_zero_shot_run_writes_results_with_arch_weights_hash_and_template(tmp_path, cache_dir):
     weights, _ = _tiny_weights(tmp_path)
-    run_here("run", "clip_tiny", *TINY, "--set", f"method.weights={weights}", "--set", "method.template=ensemble",
+    run_here("run", "clip_tiny", *CLIP_FAST, "--set", f"method.weights={weights}", "--set", "method.template=ensemble",
              "--cache-dir", cache_dir, "--results-dir", tmp_path / "res")
     d = _results(tmp_path / "res")
     det = d["method"]["details"]
@@ -97,14 +97,14 @@ def test_bad_options_are_one_line_errors(options, message):
 
 
 def test_bad_weights_exit_2_with_one_line(tmp_path, cache_dir, capsys):
-    code, out, err = run_entry(capsys, "run", "clip_tiny", *TINY, "--set", "method.weights=/nope/w.pt",
+    code, out, err = run_entry(capsys, "run", "clip_tiny", *CLIP_FAST, "--set", "method.weights=/nope/w.pt",
                                "--cache-dir", cache_dir, "--results-dir", tmp_path)
     assert code == 2 and err.count("\n") == 1 and "weights file /nope/w.pt not found" in err
-    code, out, err = run_entry(capsys, "run", "clip_frames", *TINY, "--cache-dir", cache_dir, "--results-dir", tmp_path)
+    code, out, err = run_entry(capsys, "run", "clip_frames", *CLIP_FAST, "--cache-dir", cache_dir, "--results-dir", tmp_path)
     assert code == 2 and err.count("\n") == 1 and "zsarbench never downloads" in err
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    code, out, err = run_entry(capsys, "run", "clip_tiny", *TINY, "--set", f"method.weights={junk}",
+    code, out, err = run_entry(capsys, "run", "clip_tiny", *CLIP_FAST, "--set", f"method.weights={junk}",
                                "--cache-dir", cache_dir, "--results-dir", tmp_path)
     assert code == 2 and err.count("\n") == 1 and f"weights file {junk} is not a checkpoint" in err, err
     # a checkpoint of another architecture: found when the weights load (after the data), still one line
@@ -113,7 +113,7 @@ def test_bad_weights_exit_2_with_one_line(tmp_path, cache_dir, capsys):
     state = other.model.state_dict()
     state["text_projection"] = state["text_projection"][:, :16]
     torch.save(state, junk)
-    code, out, err = run_entry(capsys, "run", "clip_tiny", *TINY, "--set", f"method.weights={junk}",
+    code, out, err = run_entry(capsys, "run", "clip_tiny", *CLIP_FAST, "--set", f"method.weights={junk}",
                                "--cache-dir", cache_dir, "--results-dir", tmp_path)
     assert code == 2 and err.splitlines()[-1].startswith(f"error: weights {junk} do not load into open_clip "
                                                          "zsar-clip-tiny (RuntimeError"), err
@@ -124,10 +124,11 @@ def test_bad_weights_exit_2_with_one_line(tmp_path, cache_dir, capsys):
 def test_fine_tuned_run_changes_the_weights_and_resumes(tmp_path, cache_dir, monkeypatch):
     from zsarbench.context import RunContext
     from zsarbench.engine.train import Trainer, TrainState
+    from zsarbench.experiment import resolve
     from zsarbench.prepare import load_data
     from zsarbench.protocol import load_protocol, parse_set
 
-    P = load_protocol(TINY[1], parse_set([v for k, v in zip(TINY, TINY[1:]) if k == "--set"]))
+    P = resolve("clip_tiny_ft", load_protocol(CLIP_FAST[1], parse_set([v for k, v in zip(CLIP_FAST, CLIP_FAST[1:]) if k == "--set"])))
     ctx = RunContext(cache_dir, tmp_path / "results", device="cpu", log=lambda *a: None)
     data = load_data(P, ctx)
 
@@ -166,7 +167,7 @@ def test_fine_tuned_run_changes_the_weights_and_resumes(tmp_path, cache_dir, mon
 
 @pytest.mark.train
 def test_fine_tuned_run_end_to_end(tmp_path, cache_dir):
-    run_here("run", "clip_tiny_ft", *TINY, "--cache-dir", cache_dir, "--results-dir", tmp_path / "res")
+    run_here("run", "clip_tiny_ft", *CLIP_FAST, "--cache-dir", cache_dir, "--results-dir", tmp_path / "res")
     d = _results(tmp_path / "res")
     assert d["method"]["details"]["finetuned"] and d["training"]["finetune"]["steps"] > 0
     assert d["method"]["config"]["template"] == "person" and len(d["splits"]) == 3
@@ -177,7 +178,7 @@ def test_fine_tuned_run_end_to_end(tmp_path, cache_dir):
 @pytest.mark.train
 def test_tune_chooses_the_template_on_the_seen_classes(tmp_path, cache_dir):
     overlay = tmp_path / "overlay.toml"
-    run_here("tune", "clip_tiny", *TINY, "--trials", "2", "--seed", "0", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+    run_here("tune", "clip_tiny", *CLIP_FAST, "--trials", "2", "--seed", "0", "--storage", f"sqlite:///{tmp_path / 's.db'}",
              "--out", overlay, "--cache-dir", cache_dir, "--results-dir", tmp_path / "res")
     import tomllib
     assert tomllib.loads(overlay.read_text())["method"]["template"] in ("name", "person", "ensemble")

@@ -57,7 +57,7 @@ def test_pinned_classes_missing_from_the_annotations(roots):
     assert {pinned.classes[i] for i in P.splits(len(pinned.classes), pinned.classes)[0]} == set(K600_TEST_CLASSES)
 
 
-TINY = ["--set", "recipe.frames=2", "--set", "recipe.stride=2", "--set", "recipe.resize=0", "--set", "recipe.crop=32",
+SMALL_RECIPE = ["--set", "recipe.frames=2", "--set", "recipe.stride=2", "--set", "recipe.resize=0", "--set", "recipe.crop=32",
         "--set", "recipe.test_clips=2", "--set", "recipe.batch_size=4", "--set", "recipe.warmup_epochs=1",
         "--set", "recipe.joint_epochs=1", "--set", "recipe.workers=0", "--set", "transfer.cv_folds=2",
         "--set", "transfer.theta=[0.0]", "--set", "transfer.K=[1,2]", "--set", "transfer.rho=[1]",
@@ -70,7 +70,7 @@ def test_each_new_protocol_runs_on_the_miniature_trees(roots, tmp_path, cache_di
     """One training on Kinetics-400 serves all four protocols; each split scores its own test list or
     its own pinned classes; target.candidates = all adds split 1's validation class as a candidate."""
     res = tmp_path / "results"
-    common = [*TINY, "--cache-dir", str(cache_dir), "--results-dir", str(res),
+    common = [*SMALL_RECIPE, "--cache-dir", str(cache_dir), "--results-dir", str(res),
               *[f"--data-root={k}={v}" for k, v in roots.items()]]
     r = run_cli("run", "rest_tiny", "-p", "ucf101-k400-full,hmdb51-k400-full,kinetics600-zs,kinetics600-zs-2", *common)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -127,7 +127,7 @@ def test_the_image_text_plugin_runs_on_each_new_protocol(method, roots, tmp_path
     CLIP-era protocol; its class vectors come from its own text tower on the recorded template."""
     res = tmp_path / "results"
     protocols = ("ucf101-k400-full", "hmdb51-k400-full", "kinetics600-zs")
-    r = run_cli("run", method, "-p", ",".join(protocols), *TINY, "--cache-dir", str(cache_dir),
+    r = run_cli("run", method, "-p", ",".join(protocols), *SMALL_RECIPE, "--cache-dir", str(cache_dir),
                 "--results-dir", str(res), *[f"--data-root={k}={v}" for k, v in roots.items()])
     assert r.returncode == 0, r.stderr[-3000:]
     for p in protocols:

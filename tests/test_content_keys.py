@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_here
+from conftest import TINY_PROTOCOL, run_here
 
 from zsarbench.data.frame_cache import cache_key
 from zsarbench.data.identity import file_ids
@@ -20,7 +20,6 @@ from zsarbench.data.video import open_video, write_video
 from zsarbench.data.videoset import dataset_digest, fingerprint, folder_per_class
 from zsarbench.protocol import load_protocol
 
-TINY = ROOT / "tests" / "protocols" / "tiny.toml"
 PROTOCOL = """include = "{tiny}"
 name = "mine"
 [source]
@@ -33,7 +32,7 @@ dataset = "mytgt"
 
 def dataset_copy(cache_dir: Path, dest: Path) -> Path:
     """The tiny synthetic source and target as two folder-per-class datasets outside the cache."""
-    root = ensure_synth(cache_dir, load_protocol(str(TINY)).synth)
+    root = ensure_synth(cache_dir, load_protocol(str(TINY_PROTOCOL)).synth)
     shutil.copytree(root / "kinetics", dest / "src")
     shutil.copytree(root / "ucf", dest / "tgt")
     return dest
@@ -85,7 +84,7 @@ def _frames(cache: Path) -> set[str]:
 def test_reencoded_videos_are_recomputed_and_a_moved_cache_is_reused(tmp_path, cache_dir):
     data = dataset_copy(cache_dir, tmp_path / "data")
     proto = tmp_path / "mine.toml"
-    proto.write_text(PROTOCOL.format(tiny=TINY))
+    proto.write_text(PROTOCOL.format(tiny=TINY_PROTOCOL))
     cache = tmp_path / "cache"
     first, _ = _run(proto, data, cache, tmp_path / "res")
     assert not first["checkpoint"]["reused"] and first["protocol"]["recipe"]["frame_cache"]

@@ -14,12 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, needs, run_entry
+from conftest import ROOT, TINY_PROTOCOL, needs, run_entry
 
 from zsarbench.errors import UserError
 from zsarbench.protocol import load_protocol
-
-TINY = ROOT / "tests" / "protocols" / "tiny.toml"
 
 
 def one_error_line(code: int, err: str) -> str:
@@ -57,7 +55,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path, cache
     from zsarbench.methods.base import Encoded, Method
     from zsarbench.protocol import Recipe
 
-    P = load_protocol(str(TINY))
+    P = load_protocol(str(TINY_PROTOCOL))
     with small_disk(tmp_path / "disk", "1m") as disk:
         # a checkpoint (4 MB of weights) on a 1 MB disk
         with pytest.raises(UserError, match=r"disk full: writing checkpoint .*model\.pt needs 4\.0 MB \(.* free on that disk\); nothing"):
@@ -104,7 +102,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path, cache
         assert not (disk / "big.json").exists() and _left(disk) == []
 
     # a cold cache through the command line: the synthetic videos, then a whole run: one line, exit 2
-    for args in (["data", "synth", "-p", TINY], ["run", "rest_tiny", "-p", TINY, "--results-dir", tmp_path / "res"]):
+    for args in (["data", "synth", "-p", TINY_PROTOCOL], ["run", "rest_tiny", "-p", TINY_PROTOCOL, "--results-dir", tmp_path / "res"]):
         with small_disk(tmp_path / "disk2", "512k") as disk:
             code, _, err = run_entry(capsys, *args, "--cache-dir", disk / "cache")
             errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
@@ -126,7 +124,7 @@ def test_concurrent_cold_builds_wait_for_each_other(tmp_path):
     """Two `data synth`, then two `data cache`, started together on one cold cache: one builds, the
     other waits on its lock and then finds the artefact complete; neither fails."""
     cache = tmp_path / "cache"
-    for command in (["data", "synth", "-p", TINY], ["data", "cache", "-p", TINY, "--workers", "1"]):
+    for command in (["data", "synth", "-p", TINY_PROTOCOL], ["data", "cache", "-p", TINY_PROTOCOL, "--workers", "1"]):
         procs = [_zsarbench(*command, "--cache-dir", cache) for _ in range(2)]
         outs = [p.communicate(timeout=900) for p in procs]
         assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
@@ -145,7 +143,7 @@ def test_concurrent_cold_builds_wait_for_each_other(tmp_path):
     ("sqlite:////no/such/folder/studies.db", "unable to open database file; the path must name a file (not a folder)"),
 ])
 def test_database_failures_are_one_line(storage, needle, tmp_path, capsys):
-    code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY, "--trials", "1", "--storage", storage,
+    code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY_PROTOCOL, "--trials", "1", "--storage", storage,
                              "--cache-dir", tmp_path / "cache", "--results-dir", tmp_path / "res",
                              "--out", tmp_path / "o.toml")
     line = one_error_line(code, err)
@@ -157,11 +155,11 @@ def test_a_damaged_sqlite_study_and_a_server_that_is_down_are_one_line(tmp_path,
     db = tmp_path / "studies.db"
     db.write_bytes(b"this is not a database" * 200)
     for args in (["--trials", "1"], ["--show"]):
-        code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY, *args, "--storage", f"sqlite:///{db}",
+        code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY_PROTOCOL, *args, "--storage", f"sqlite:///{db}",
                                  "--cache-dir", tmp_path / "cache", "--out", tmp_path / "o.toml")
         assert "file is not a database; the SQLite file is damaged: move it away" in one_error_line(code, err)
     needs(importlib.util.find_spec("psycopg"), "no PostgreSQL driver (pip install 'zsarbench[postgres]')")
-    code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY, "--trials", "1", "--storage",
+    code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY_PROTOCOL, "--trials", "1", "--storage",
                              "postgresql://zsar:Sekr3t@127.0.0.1:9/study", "--cache-dir", tmp_path / "cache",
                              "--out", tmp_path / "o.toml")
     line = one_error_line(code, err)
@@ -193,7 +191,7 @@ def test_an_unreadable_folder_is_one_line(tmp_path):
     data = tmp_path / "d"
     for c in ("alpha", "beta"):
         (data / c).mkdir(parents=True)
-        shutil.copy(TINY, data / c / "x.mp4")   # any file named .mp4: the listing fails first
+        shutil.copy(TINY_PROTOCOL, data / c / "x.mp4")   # any file named .mp4: the listing fails first
     (data / "beta").chmod(0)
     prefix = []
     if os.geteuid() == 0:
@@ -210,7 +208,7 @@ def test_an_unreadable_folder_is_one_line(tmp_path):
 
 
 def test_error_text_is_printed_literally(capsys, tmp_path):
-    code, _, err = run_entry(capsys, "run", "rest_tiny", "-p", TINY, "--set", "transfer.K=[a,b]")
+    code, _, err = run_entry(capsys, "run", "rest_tiny", "-p", TINY_PROTOCOL, "--set", "transfer.K=[a,b]")
     assert "transfer.K must be a list, got '[a,b]'" in one_error_line(code, err)
     code, _, err = run_entry(capsys, "run", "rest_tiny", "-p", tmp_path / "[red]x[/red].toml")
     assert "[red]x[/red].toml not found" in one_error_line(code, err)
@@ -218,13 +216,13 @@ def test_error_text_is_printed_literally(capsys, tmp_path):
 
 def test_tune_out_never_replaces_a_file_it_did_not_write(tmp_path, capsys):
     mine = tmp_path / "mine.toml"
-    mine.write_text(f'include = "{TINY}"\n[recipe]\njoint_lr = 1e-4\n')
+    mine.write_text(f'include = "{TINY_PROTOCOL}"\n[recipe]\njoint_lr = 1e-4\n')
     other = tmp_path / "other.toml"
     other.write_text('# zsarbench-tuned: {"study": "rest18--tiny--abc"}\ninclude = "x.toml"\n')
     for path, needle in ((mine, "is not an overlay written by `zsarbench tune`"),
                          (other, "is the overlay of another study (rest18--tiny--abc)")):
         before = path.read_bytes()
-        code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY, "--trials", "1", "--out", path,
+        code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY_PROTOCOL, "--trials", "1", "--out", path,
                                  "--storage", f"sqlite:///{tmp_path / 's.db'}", "--cache-dir", tmp_path / "cache",
                                  "--results-dir", tmp_path / "res")
         line = one_error_line(code, err)
@@ -238,7 +236,7 @@ def test_two_cold_runs_at_once_on_one_cache(tmp_path):
     vectors and each frame cache are built once (the other run waits); both finish with the same
     numbers, no traceback."""
     cache = tmp_path / "cache"
-    args = ["run", "rest_tiny", "-p", TINY, "--seed", "9", "--set", "recipe.warmup_epochs=0.3",
+    args = ["run", "rest_tiny", "-p", TINY_PROTOCOL, "--seed", "9", "--set", "recipe.warmup_epochs=0.3",
             "--set", "recipe.joint_epochs=0.3", "--cache-dir", cache]
     procs = [_zsarbench(*args, "--results-dir", tmp_path / f"res{i}") for i in range(2)]
     outs = [p.communicate(timeout=1800) for p in procs]

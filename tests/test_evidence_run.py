@@ -14,18 +14,17 @@ from zsarbench.predictions import confusion, read_predictions, rescore
 
 pytestmark = pytest.mark.train
 
-TINY = ["-p", "tests/protocols/tiny.toml", "--seed", "3"]   # test_end_to_end's tiny run: one model per session
-
-
-def _run(res_dir: Path, cache_dir, *protocol) -> tuple[Path, dict]:
+def _run(res_dir: Path, cache_dir, *args) -> tuple[Path, dict]:
+    """`zsarbench run rest_tiny ARGS` (the session's tiny_run's: its model and features are reused)."""
     before = set(res_dir.rglob("*.json"))
-    run_here("run", "rest_tiny", *(protocol or TINY), "--cache-dir", cache_dir, "--results-dir", res_dir)
+    run_here("run", "rest_tiny", *args, "--cache-dir", cache_dir, "--results-dir", res_dir)
     [path] = set(res_dir.rglob("*.json")) - before
     return path, json.loads(path.read_text())
 
 
-def test_tiny_run_predictions_rescore_and_its_bundle_verifies_until_a_video_changes(tmp_path, cache_dir, capsys):
-    path, doc = _run(tmp_path / "results", cache_dir)
+def test_tiny_run_predictions_rescore_and_its_bundle_verifies_until_a_video_changes(tmp_path, cache_dir, capsys,
+                                                                                  tiny_run):
+    path, doc = _run(tmp_path / "results", cache_dir, *tiny_run.args)
     preds = read_predictions(path, doc)
     again = rescore(preds)
     for sp in doc["splits"]:
@@ -66,13 +65,13 @@ def test_tiny_run_predictions_rescore_and_its_bundle_verifies_until_a_video_chan
     assert code == 0 and "top-5 as in the bundle" in out, err
 
 
-def test_a_protocol_with_its_own_class_name_file_runs_records_it_and_gets_its_own_row(tmp_path, cache_dir):
+def test_a_protocol_with_its_own_class_name_file_runs_records_it_and_gets_its_own_row(tmp_path, cache_dir, tiny_run):
     from zsarbench.report.cells import run_cell
     from zsarbench.report.layouts import _methods
     from zsarbench.report.load import load_results
 
     res = tmp_path / "results"
-    _, plain = _run(res, cache_dir)
+    _, plain = _run(res, cache_dir, *tiny_run.args)
     overlapping = {r["nearest_target"] for r in plain["data"]["source"]["overlap_removed"]}
     renamed = [c for c in plain["data"]["target"]["classes"] if c not in overlapping][:2]
     names = tmp_path / "llm-names.toml"   # target classes only: the seen classes, and the model, stay

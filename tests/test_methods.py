@@ -20,7 +20,7 @@ from zsarbench.models.rest import MASK_ID
 from zsarbench.registry import method_origin
 
 # The tiny protocol cut further: 2 steps per stage, one prototype video per class, 2 splits.
-TINY = ["-p", "tests/protocols/tiny.toml", "--set", "recipe.warmup_epochs=0.2", "--set", "recipe.joint_epochs=0.2",
+FAST_TINY = ["-p", "tests/protocols/tiny.toml", "--set", "recipe.warmup_epochs=0.2", "--set", "recipe.joint_epochs=0.2",
         "--set", "target.n_splits=2", "--set", "prototypes.max_videos_per_class=1", "--solver", "exact"]
 BASELINES = ["e2e_tiny", "twostream_rnn_tiny", "twostream_lstm_tiny", "rest_tiny_cls_only", "rest_tiny_mlm_only",
              "rest_tiny_cross_attn"]
@@ -40,7 +40,7 @@ def test_the_paper_methods_are_registered_through_the_plugin_package():
 @pytest.mark.train
 @pytest.mark.parametrize("method", BASELINES)
 def test_every_method_trains_and_evaluates_through_run(method, tmp_path, cache_dir):
-    run_here("run", method, *TINY, "--cache-dir", cache_dir, "--results-dir", tmp_path)
+    run_here("run", method, *FAST_TINY, "--cache-dir", cache_dir, "--results-dir", tmp_path)
     [path] = tmp_path.glob("tiny/*.json")
     res = json.loads(path.read_text())
     assert res["kind"] == "zsar-run" and res["method"]["name"] == method
@@ -261,7 +261,7 @@ def test_example_plugin_package_is_listed_and_runs_end_to_end(tmp_path, cache_di
     env = {"PYTHONPATH": str(site)}
     r = run_cli("ls", "methods", env=env)
     assert r.returncode == 0 and "framemean_tiny" in r.stdout and "zsar_example_plugin:framemean_tiny" in r.stdout
-    r = run_cli("run", "framemean_tiny", *TINY, "--cache-dir", str(cache_dir), "--results-dir", str(tmp_path / "res"),
+    r = run_cli("run", "framemean_tiny", *FAST_TINY, "--cache-dir", str(cache_dir), "--results-dir", str(tmp_path / "res"),
                 env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     [path] = (tmp_path / "res").glob("tiny/*.json")
@@ -280,14 +280,14 @@ def test_pretrained_frame_encoder_frozen_or_trained_end_to_end(tmp_path, cache_d
     from zsarbench.errors import UserError
     from zsarbench.methods.rest import load_frame_encoder
 
-    run_here("run", "e2e_tiny", *TINY, "--cache-dir", cache_dir, "--results-dir", tmp_path / "e2e")
+    run_here("run", "e2e_tiny", *FAST_TINY, "--cache-dir", cache_dir, "--results-dir", tmp_path / "e2e")
     [path] = (tmp_path / "e2e").glob("tiny/*.json")
     pre_path = json.loads(path.read_text())["checkpoint"]["path"]
     pre = {k: v for k, v in load_checkpoint(pre_path)["method"]["model"].items() if k.startswith("frame_encoder.")}
     keys = set()
     for freeze in (True, False):
         out = tmp_path / f"freeze-{freeze}"
-        run_here("run", "rest_tiny", *TINY, "--set", "method.backbone=r2plus1d_18", "--set", f"method.pretrained={pre_path}",
+        run_here("run", "rest_tiny", *FAST_TINY, "--set", "method.backbone=r2plus1d_18", "--set", f"method.pretrained={pre_path}",
                  "--set", f"method.freeze={str(freeze).lower()}", "--cache-dir", cache_dir, "--results-dir", out)
         [path] = out.glob("tiny/*.json")
         res = json.loads(path.read_text())
@@ -318,7 +318,7 @@ def test_prepare_without_features_stops_at_the_trained_model(tmp_path):
     from zsarbench.prepare import prepare
     from zsarbench.protocol import load_protocol, parse_set
 
-    P = load_protocol(TINY[1], parse_set([v for k, v in zip(TINY, TINY[1:]) if k == "--set"]))
+    P = load_protocol(FAST_TINY[1], parse_set([v for k, v in zip(FAST_TINY, FAST_TINY[1:]) if k == "--set"]))
     ctx = RunContext(tmp_path / "cache", tmp_path / "results", device="cpu", log=lambda *a: None)
     only = prepare("rest_tiny", P, ctx, features=False)
     assert only.ckpt.is_file() and not only.reused

@@ -19,11 +19,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TUNE_FAST, TUNE_SPACE, needs
+from conftest import ROOT, TINY_PROTOCOL, TUNE_FAST, TUNE_SPACE, needs
 
 pytestmark = pytest.mark.train
 
-TINY = ROOT / "tests" / "protocols" / "tiny.toml"
 SPACE, FAST = TUNE_SPACE, TUNE_FAST
 
 
@@ -95,7 +94,7 @@ def test_two_tunes_share_one_postgres_study(postgres, tmp_path):
 
     url, password = postgres["url"], postgres["password"]
     (tmp_path / "space.toml").write_text(SPACE)
-    common = ["-p", TINY, "--space", tmp_path / "space.toml", *FAST, "--storage", url,
+    common = ["-p", TINY_PROTOCOL, "--space", tmp_path / "space.toml", *FAST, "--storage", url,
               "--cache-dir", tmp_path / "cache"]
     tune = ["tune", "rest_tiny", *common, "--no-prune", "--trials", "2", "--seed", "0",
             "--results-dir", tmp_path / "res", "--out", tmp_path / "overlay.toml"]

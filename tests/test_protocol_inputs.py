@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_entry
+from conftest import TINY_PROTOCOL, run_entry
 from real_layouts import build_activitynet, build_hmdb51, build_kinetics, build_ucf101, mp4
 
 from zsarbench.context import RunContext
@@ -22,7 +22,6 @@ from zsarbench.errors import UserError
 from zsarbench.prepare import load_data
 from zsarbench.protocol import load_protocol
 
-TINY = ROOT / "tests" / "protocols" / "tiny.toml"
 PROTOCOL = """include = "{tiny}"
 name = "mine"
 {top}
@@ -37,7 +36,7 @@ dataset = "{target}"
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory, cache_dir):
     """The tiny synthetic source and target as folder-per-class datasets (real mp4 files)."""
-    root = ensure_synth(cache_dir, load_protocol(str(TINY)).synth)
+    root = ensure_synth(cache_dir, load_protocol(str(TINY_PROTOCOL)).synth)
     dest = tmp_path_factory.mktemp("folders")
     shutil.copytree(root / "kinetics", dest / "src")
     shutil.copytree(root / "ucf", dest / "tgt")
@@ -46,7 +45,7 @@ def folders(tmp_path_factory, cache_dir):
 
 def protocol(tmp_path: Path, source="mysrc", target="mytgt", remove='["mytgt"]', top="") -> Path:
     p = tmp_path / "mine.toml"
-    p.write_text(PROTOCOL.format(tiny=TINY, source=source, target=target, remove=remove, top=top))
+    p.write_text(PROTOCOL.format(tiny=TINY_PROTOCOL, source=source, target=target, remove=remove, top=top))
     return p
 
 
@@ -121,7 +120,7 @@ def test_training_classes_left_in_that_are_target_classes_are_refused_or_recorde
 
 
 def test_class_overlap_compares_names_without_case_or_punctuation_and_by_tau():
-    P = load_protocol(str(TINY))
+    P = load_protocol(str(TINY_PROTOCOL))
     vecs = np.eye(3, dtype=np.float32)
     pairs = class_overlap(P, ["PlayingGuitar", "Archery", "x"], vecs, ["playing_guitar", "bowling"],
                           np.stack([vecs[2], vecs[1]]))
@@ -133,9 +132,9 @@ def test_a_removal_that_leaves_too_few_seen_classes_is_refused(tmp_path, capsys,
     assert ("removed 48 of its 48 classes, leaving 0; training and the seen-class cross-validation (folds of 2 "
             "classes or more) need at least 4: lower source.tau") in line
     from zsarbench.deviations import check_seen
-    check_seen(load_protocol(str(TINY)), 10, 6, 4)
+    check_seen(load_protocol(str(TINY_PROTOCOL)), 10, 6, 4)
     with pytest.raises(UserError, match="leaving 3; "):
-        check_seen(load_protocol(str(TINY)), 10, 7, 3)
+        check_seen(load_protocol(str(TINY_PROTOCOL)), 10, 7, 3)
 
 
 def test_the_seen_class_cv_never_holds_out_a_single_class():
@@ -162,7 +161,7 @@ def test_a_target_with_fewer_than_two_candidates_per_split_is_refused(folders, t
 
 
 def test_an_unknown_name_to_accept_is_one_line(capsys, tmp_path):
-    code, _, err = run_entry(capsys, "run", "rest_tiny", "-p", TINY, "--accept", "empty-class")
+    code, _, err = run_entry(capsys, "run", "rest_tiny", "-p", TINY_PROTOCOL, "--accept", "empty-class")
     assert code == 2 and "Invalid value for '--accept'" in err and len(err.strip().splitlines()) == 1
 
 
@@ -266,10 +265,10 @@ def test_annotation_and_protocol_files_that_are_not_utf8_are_one_line(tmp_path, 
     with pytest.raises(UserError, match=r"classInd.txt is not UTF-8 text \(byte 0xe9 on line 2\): save it as UTF-8"):
         load_dataset("ucf101", root, allow_nonstandard=True)
     p = tmp_path / "p.toml"
-    p.write_bytes(f'include = "{TINY}"\ndescription = "caf\xe9"\n'.encode("latin-1"))
+    p.write_bytes(f'include = "{TINY_PROTOCOL}"\ndescription = "caf\xe9"\n'.encode("latin-1"))
     code, _, err = run_entry(capsys, "validate", p)
     assert code == 2 and "is not UTF-8 text (byte 0xe9 on line 2)" in err and len(err.strip().splitlines()) == 1
-    p.write_bytes(codecs.BOM_UTF8 + f'include = "{TINY}"\r\n'.encode())
+    p.write_bytes(codecs.BOM_UTF8 + f'include = "{TINY_PROTOCOL}"\r\n'.encode())
     assert run_entry(capsys, "validate", p)[0] == 0, "a byte-order mark and CRLF are fine"
 
 

@@ -28,7 +28,7 @@ from zsarbench.engine.checkpoint import checkpoint_key
 from zsarbench.engine.train import EpochBatches, Trainer, epoch_order, to_frames
 from zsarbench.protocol import Recipe, load_protocol
 
-TINY = "tests/protocols/tiny.toml"
+TINY_PROTOCOL = "tests/protocols/tiny.toml"   # relative: the commands run in the checkout
 MICRO = ["--seed", "5", "--set", "recipe.batch_size=6", "--set", "recipe.frames=2"]
 # One thread per process, as torchrun sets: runs compared bit for bit must share the thread count
 # (float sums split differently), and 2-thread OpenMP regions crawl on a busy 2-core machine.
@@ -145,7 +145,7 @@ def micro(cache_dir, tmp_path_factory):
     are moved out of the cache, so each test trains and extracts afresh on the same video paths."""
     work = tmp_path_factory.mktemp("scale")
     base = work / "cache"
-    src = ensure_synth(cache_dir, load_protocol(TINY).synth)
+    src = ensure_synth(cache_dir, load_protocol(TINY_PROTOCOL).synth)
     root = base / "synth" / src.name
     shutil.copytree(src, root)
     kinetics = sorted(p.name for p in (root / "kinetics").iterdir())
@@ -154,7 +154,7 @@ def micro(cache_dir, tmp_path_factory):
     (cls / "empty.mp4").write_bytes(b"")
     (cls / "text.mp4").write_text("not a video")
     (cls / "trunc.mp4").write_bytes(next(cls.glob("*_000.mp4")).read_bytes()[:400])
-    r = run_cli("run", "rest_tiny", "-p", TINY, *MICRO, "--cache-dir", str(base), "--results-dir", str(work / "ref"),
+    r = run_cli("run", "rest_tiny", "-p", TINY_PROTOCOL, *MICRO, "--cache-dir", str(base), "--results-dir", str(work / "ref"),
                 env=ONE_THREAD)
     assert r.returncode == 0, r.stderr[-3000:]
     [path] = (work / "ref").glob("*/*.json")
@@ -202,7 +202,7 @@ def _kill_when(cmd, state: Path, stage: str) -> dict:
 
 @pytest.mark.train
 def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_result(micro, fresh, tmp_path):
-    args = ["run", "rest_tiny", "-p", TINY, *MICRO, "--set", "recipe.checkpoint_every=2",
+    args = ["run", "rest_tiny", "-p", TINY_PROTOCOL, *MICRO, "--set", "recipe.checkpoint_every=2",
             "--cache-dir", str(fresh), "--results-dir", str(tmp_path / "results")]
     cmd = [sys.executable, "-m", "zsarbench.cli", *args]
     state = micro["key_dir"] / "train_state.pt"          # same run key as the reference
@@ -226,11 +226,11 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_result(micro, fre
 
 @pytest.mark.train
 def test_data_cache_decodes_each_dataset_once_and_lists_unreadable_files(micro):
-    r = run_cli("data", "cache", "-p", TINY, "--cache-dir", str(micro["base"]), env=ONE_THREAD)
+    r = run_cli("data", "cache", "-p", TINY_PROTOCOL, "--cache-dir", str(micro["base"]), env=ONE_THREAD)
     assert r.returncode == 0, r.stderr[-3000:]
     text = " ".join(r.stderr.split())                  # rich folds long lines
     assert "synth-kinetics: 99 videos" in text and "3 unreadable" in text and "synth-ucf: 40 videos" in text
-    vs = resolve_dataset("synth-kinetics", load_protocol(TINY), micro["base"])
+    vs = resolve_dataset("synth-kinetics", load_protocol(TINY_PROTOCOL), micro["base"])
     meta = micro["base"] / "frames" / cache_key(vs, None) / "meta.json"
     built = meta.stat().st_mtime_ns
     cached = attach_frame_cache(vs, micro["base"])     # what `run --set recipe.frame_cache=true` does
@@ -244,7 +244,7 @@ def test_torchrun_two_gloo_processes(micro, fresh, tmp_path):
     last batch), writes one results file listing them, and matches one process within tolerance."""
     res_dir = tmp_path / "results"
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        "-m", "zsarbench.cli", "run", "rest_tiny", "-p", TINY, *MICRO, "--cache-dir", str(fresh),
+                        "-m", "zsarbench.cli", "run", "rest_tiny", "-p", TINY_PROTOCOL, *MICRO, "--cache-dir", str(fresh),
                         "--results-dir", str(res_dir)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     [path] = res_dir.glob("*/*.json")                    # rank 0 alone writes results and prints
@@ -261,7 +261,7 @@ def test_torchrun_two_gloo_processes(micro, fresh, tmp_path):
     # Sharded feature extraction, gathered: one process re-extracting with the same model gets the same.
     ddp_features = tmp_path / "ddp-features"
     shutil.move(fresh / "features", ddp_features)
-    r1 = run_cli("run", "rest_tiny", "-p", TINY, *MICRO, "--cache-dir", str(fresh), "--results-dir", str(tmp_path / "r1"),
+    r1 = run_cli("run", "rest_tiny", "-p", TINY_PROTOCOL, *MICRO, "--cache-dir", str(fresh), "--results-dir", str(tmp_path / "r1"),
                  env=ONE_THREAD)
     assert r1.returncode == 0, r1.stderr[-3000:]
     res1 = json.loads(next((tmp_path / "r1").glob("*/*.json")).read_text())
@@ -282,7 +282,7 @@ def test_torchrun_trains_the_one_loss_ablations(method, micro, fresh, tmp_path):
     """DDP raises when a synced parameter gets no gradient: with one loss alone the other head must
     be out of the joint stage (ResTMethod.not_joint)."""
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        "-m", "zsarbench.cli", "run", method, "-p", TINY, *MICRO, "--set", "recipe.warmup_epochs=0.3",
+                        "-m", "zsarbench.cli", "run", method, "-p", TINY_PROTOCOL, *MICRO, "--set", "recipe.warmup_epochs=0.3",
                         "--cache-dir", str(fresh), "--results-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, TUNE_FAST, TUNE_SPACE, run_here
+from conftest import TINY_PROTOCOL, TUNE_FAST, TUNE_SPACE, run_here
 
-TINY = ROOT / "tests" / "protocols" / "tiny.toml"
 SPACE, FAST = TUNE_SPACE, TUNE_FAST
 
 
@@ -16,7 +15,7 @@ def _poisoned_protocol(tmp_path: Path) -> Path:
     """tiny.toml with a target dataset that does not exist: reading it in any way fails. The
     source's overlap removal (source.remove_overlap_with) still names the synthetic targets."""
     p = tmp_path / "poisoned.toml"
-    p.write_text(f'include = "{TINY}"\n[target]\ndataset = "no-such-target"\n')
+    p.write_text(f'include = "{TINY_PROTOCOL}"\n[target]\ndataset = "no-such-target"\n')
     return p
 
 
@@ -155,7 +154,7 @@ def test_the_full_recipe_continues_from_its_warmup_rung_with_the_weights_of_a_wh
     from zsarbench.prepare import WARMUP_END, prepare
     from zsarbench.protocol import load_protocol
 
-    P = load_protocol(str(TINY), {"recipe": {"warmup_epochs": 1.5, "joint_epochs": 0.5, "batch_size": 6}})
+    P = load_protocol(str(TINY_PROTOCOL), {"recipe": {"warmup_epochs": 1.5, "joint_epochs": 0.5, "batch_size": 6}})
     rung = replace(P, recipe=replace(P.recipe, joint_epochs=0.0))
     logs = []
     ctx = RunContext(cache_dir, tmp_path / "results", device="cpu", log=logs.append)

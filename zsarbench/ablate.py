@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 from .context import RunContext
+from .experiment import Experiment, resolve
 from .paper_tables import EMBEDDINGS, get_ablation
 from .prepare import prepare, relabel
-from .protocol import Protocol, deep_merge, load_protocol
+from .protocol import deep_merge, load_protocol
 from .registry import create_method
 from .results import ablation_document, ablation_row, row_key, run_start, write_results
 from .scoring import score_variant, table_cell
@@ -31,18 +32,20 @@ CHEAP_METHOD = {"dim": 128, "depth": 2, "heads": 4}
 PROFILES = ("auto", "cheap", "protocol")
 
 
-def ablation_protocols(name: str, protocol_names, overrides: dict, profile: str = "auto"
-                       ) -> tuple[list[Protocol], dict | None]:
-    """The protocols of an ablation (all loaded, so every bad name fails before any work) under its
-    profile: cheap, the protocols' own recipe, or auto (cheap when every protocol is synthetic and
-    the part trains its own models). Returns the protocols and the profile to record (None: own)."""
+def ablation_experiments(name: str, method: str, protocol_names, overrides: dict, profile: str = "auto"
+                         ) -> tuple[list[Experiment], dict | None]:
+    """The experiments of an ablation, one per protocol (all built, so every bad name fails before any
+    work) under its profile: cheap, the protocols' own recipe, or auto (cheap when every protocol is
+    synthetic and the part trains its own models). Returns them and the profile to record (None: own).
+    `method` (-m) is the model whose inference the constraints rows vary: resolved against it there;
+    other parts' rows each have their own method, and prepare resolves each row's protocol for it."""
     plain = [load_protocol(p, overrides) for p in protocol_names]
     cheap = profile == "cheap" or (profile == "auto" and get_ablation(name).cheap
                                    and all(p.source.dataset.startswith("synth-") for p in plain))
-    if not cheap:
-        return plain, None
-    return ([load_protocol(p, deep_merge(CHEAP_PROTOCOL, overrides)) for p in protocol_names],
-            {"protocol": CHEAP_PROTOCOL, "method": CHEAP_METHOD})
+    protocols = [load_protocol(p, deep_merge(CHEAP_PROTOCOL, overrides)) for p in protocol_names] if cheap else plain
+    own = name == "constraints"
+    return ([Experiment(method, resolve(method, P) if own else P, overrides) for P in protocols],
+            {"protocol": CHEAP_PROTOCOL, "method": CHEAP_METHOD} if cheap else None)
 
 
 def accepted_options(method_name: str, options: dict) -> dict:
@@ -51,27 +54,30 @@ def accepted_options(method_name: str, options: dict) -> dict:
     return {k: v for k, v in options.items() if k in have}
 
 
-def ablate(name: str, protocols: list[Protocol], ctx: RunContext, method: str = "rest18",
-           overrides: dict | None = None, profile: dict | None = None, embeddings=EMBEDDINGS,
-           method_options: dict | None = None) -> tuple[dict, Path | None]:
-    """Train or reuse every row's model, score it on every protocol, write one results file.
-    `method`: the model of parts whose rows vary its inference (constraints). profile: the cheap
-    profile when `protocols` were loaded with it (its method options are applied here), else None.
-    method_options (--set method.*) apply to every row whose method has them."""
+def ablate(name: str, experiments: list[Experiment], ctx: RunContext, profile: dict | None = None,
+           embeddings=EMBEDDINGS) -> tuple[dict, Path | None]:
+    """Train or reuse every row's model, score it on every protocol (one experiment each), write one
+    results file. The experiments' method: the model of parts whose rows vary its inference
+    (constraints). profile: the cheap profile when the protocols were loaded with it (its method
+    options are applied here), else None. The protocols' method options (their [method] table and
+    --set method.*) apply to every row whose method has them."""
     part = get_ablation(name)
+    method, overrides = experiments[0].method, experiments[0].overrides
+    protocols = [exp.protocol for exp in experiments]
     t_start, start = time.time(), run_start()
     rows, cv_memo, predictions = [], {}, {}
     for row in part.rows(protocols[0], embeddings, method):
         t_row, cells, trained, pretrained = time.time(), {}, False, None
-        options = {**accepted_options(row.method, {**(profile["method"] if profile else {}), **(method_options or {})}),
-                   **row.options}
         for P in protocols:
+            options = {**accepted_options(row.method, {**(profile["method"] if profile else {}), **P.method}),
+                       **row.options}
             P = dataclasses.replace(P, recipe=dataclasses.replace(P.recipe, **row.recipe))
             if row.pretrained_from:  # trained once for protocols that share the source
-                pre = prepare(row.pretrained_from, P, ctx, features=False)
+                pre = prepare(row.pretrained_from, dataclasses.replace(
+                    P, method=accepted_options(row.pretrained_from, P.method)), ctx, features=False)
                 options = {**options, "pretrained": str(pre.ckpt)}
                 pretrained = {"method": row.pretrained_from, "checkpoint": pre.key, "reused": pre.reused}
-            prep = prepare(row.method, P, ctx, options)
+            prep = prepare(row.method, dataclasses.replace(P, method=options), ctx)
             trained = trained or not prep.reused
             emb_name = row.embedding or P.embedding.name
             vecs = {}

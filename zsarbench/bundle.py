@@ -239,7 +239,9 @@ def rerun(members: dict, doc: dict, P, ctx, preds: Predictions) -> str:
             names = Path(tmp) / "class_names.toml"
             names.write_bytes(members["class_names.toml"])
             P = replace(P, embedding=replace(P.embedding, class_names=str(names)))
-        prep = prepare(method, P, ctx, (doc.get("overrides") or {}).get("method") or {})
+        # the run's --set method.* (results written before the protocol carried them in its method table)
+        P = replace(P, method={**P.method, **((doc.get("overrides") or {}).get("method") or {})})
+        prep = prepare(method, P, ctx)
         if prep.key != key:
             raise VerifyFailed(f"this code computes checkpoint key {prep.key} for the bundle's run, not {key}")
         scored = score_variant(prep, doc["transfer"]["variant"], ctx.progress)

@@ -24,7 +24,7 @@ def estimate_memory(method, frames: int | None = None, crop: int = 224, batch: i
     from .registry import create_method
 
     method = create_method(method) if isinstance(method, str) else method
-    frames = frames or method.frames
+    frames = method.frames if frames is None else frames   # None: the method's own
     with torch.device("meta"):
         model = method._new_model(n_classes, vocab + 2, frames, words)
     model.train()

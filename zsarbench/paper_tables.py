@@ -99,7 +99,9 @@ BACKBONES = (("VGG16", "vgg16"), ("MobileNetV2", "mobilenet_v2"), ("GoogLeNet", 
 
 
 def _backbones(P, emb, method):
-    f = P.recipe.frames or 16
+    from .experiment import resolve
+
+    f = resolve("rest18", P).recipe.frames   # the rows are ResT_18's with other backbones
     return [Row(name, {"Network": label, "Frames": f}, "rest18", options={"backbone": name})
             for label, name in BACKBONES]
 

@@ -30,6 +30,7 @@ from .engine import dist
 from .engine.checkpoint import check_checkpoint, checkpoint_dir, checkpoint_key, load_checkpoint, save_atomic
 from .engine.train import TrainState, pick_device
 from .errors import UserError
+from .experiment import resolve
 from .feature_cache import Features, cached_features, feature_spec, fingerprint
 from .protocol import Protocol
 from .registry import create_method
@@ -189,12 +190,12 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
                 accepted=accepted, accept=sorted(accept))
 
 
-def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_options: dict | None = None) -> Model:
+def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx) -> Model:
     """The method trained on the seen classes, or the cached checkpoint of the same training
     (method, options, training videos and classes, embedding, recipe). A reused network is loaded
-    only when a feature needs it (`ensure_loaded`)."""
-    # the protocol's [method] table (a tuned overlay's method options), then --set method.* over it
-    method = create_method(method_name, **{**P.method, **(method_options or {})})
+    only when a feature needs it (`ensure_loaded`). P: resolved for the method (experiment.resolve)."""
+    # the protocol's [method] table: a tuned overlay's method options, then --set method.* over them
+    method = create_method(method_name, **P.method)
     method.cache_dir = ctx.cache_dir   # where digests of its own files (pretrained weights) are memoised
     R, seen = P.recipe, data.seen
     source_id = {"dataset": P.source.dataset, "videos": fingerprint(seen), "classes": seen.classes,
@@ -219,7 +220,7 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
             checkpoint_dir(ctx.cache_dir, method.name, prefix_key) / WARMUP_END, state_file, ctx.log)
         state = TrainState(state_file, R.checkpoint_every, ctx.resume, ctx.log)
         semantic = {"label_vectors": data.seen_vecs} if method.space == "semantic" else {}  # methods/base.py
-        train_log = method.fit(with_clip_store(P, data, method, ctx), data.seen_words, R, ctx.device, ctx.progress,
+        train_log = method.fit(with_clip_store(P, data, ctx), data.seen_words, R, ctx.device, ctx.progress,
                                state=state, **semantic)
         if continued:
             train_log["warmup_continued_from"] = prefix_key
@@ -241,7 +242,7 @@ def train_or_reuse(method_name: str, P: Protocol, data: Data, ctx, method_option
     return Model(method, key, ckpt, False, True, train(), train, ctx.log)
 
 
-def with_clip_store(P: Protocol, data: Data, method, ctx, max_bytes: int | None = None) -> VideoSet:
+def with_clip_store(P: Protocol, data: Data, ctx, max_bytes: int | None = None) -> VideoSet:
     """The training videos, with the source's clip store attached when recipe.clip_store > 0 (built
     once for the whole source, as `zsarbench data cache` builds it; rank 0 first under torchrun)."""
     R = P.recipe
@@ -249,9 +250,8 @@ def with_clip_store(P: Protocol, data: Data, method, ctx, max_bytes: int | None 
         return data.seen
     from .data.clip_store import build_clip_store
 
-    frames = R.frames or getattr(method, "frames", 0)
     dist.others_wait()   # rank 0 builds it; the others then open the complete copy
-    store = build_clip_store(data.source, ctx.cache_dir, R.resize or None, frames, R.stride, R.clip_store,
+    store = build_clip_store(data.source, ctx.cache_dir, R.resize or None, R.frames, R.stride, R.clip_store,
                              progress=ctx.progress, max_bytes=max_bytes, show=ctx.log)
     dist.main_done()
     return replace(data.seen, clip_store=store)
@@ -330,10 +330,9 @@ def own_class_vectors(P: Protocol, data: Data, model: Model) -> Data:
 def extract(P: Protocol, data: Data, model: Model, ctx, gzsl: bool = False):
     """(seen prototype features, target features, GZSL seen-test features or None), each cached."""
     R, method = P.recipe, model.method
-    frames = R.frames or getattr(method, "frames", 0)
 
     def features(vs: VideoSet, clips: int, desc: str) -> Features:
-        return cached_features(method, feature_spec(model.key, vs, R, frames, clips), vs, R, ctx, desc,
+        return cached_features(method, feature_spec(model.key, vs, R, R.frames, clips), vs, R, ctx, desc,
                                lambda: ensure_loaded(model))
 
     proto_videos = data.seen.cap_per_class(P.prototypes.max_videos_per_class, R.seed)
@@ -349,25 +348,26 @@ def extract(P: Protocol, data: Data, model: Model, ctx, gzsl: bool = False):
     return seen_feats, target_feats, gzsl_feats
 
 
-def prepare(method_name: str, P: Protocol, ctx, method_options: dict | None = None, gzsl: bool = False,
-            features: bool = True, target: bool = True) -> Prepared:
-    """The three steps in order, each timed. features=False stops after the model: for a checkpoint
-    another model starts from (ablate.py). target=False reads, decodes and encodes nothing of the
-    target: seen prototype features only (`zsarbench tune`)."""
+def prepare(method_name: str, P: Protocol, ctx, gzsl: bool = False, features: bool = True,
+            target: bool = True) -> Prepared:
+    """The three steps in order, each timed. P: the protocol with the method's options in its `method`
+    table (experiment.py), resolved here if it is not yet. features=False stops after the model: for a
+    checkpoint another model starts from (ablate.py). target=False reads, decodes and encodes nothing
+    of the target: seen prototype features only (`zsarbench tune`)."""
+    P = resolve(method_name, P)
     ctx.device = pick_device(ctx.device)
     timings = {}
     t = time.time()
     data = load_data(P, ctx, target)
     timings["data_s"], t = round(time.time() - t, 2), time.time()
-    model = train_or_reuse(method_name, P, data, ctx, method_options)
+    model = train_or_reuse(method_name, P, data, ctx)
     data = own_class_vectors(P, data, model)
     timings["train_s"], t = round(time.time() - t, 2), time.time()
     prep = Prepared(P, data, model, timings=timings)
     if features:
-        frames = P.recipe.frames or getattr(model.method, "frames", 0)
         prep.seen_feats, prep.target_feats, prep.gzsl_feats = extract(P, data, model, ctx, gzsl)
         timings["features_s"] = round(time.time() - t, 2)
-        prep.cost = clip_cost(model.method, frames, P.recipe.crop, len(data.seen.classes), P.recipe.test_clips)
+        prep.cost = clip_cost(model.method, P.recipe.frames, P.recipe.crop, len(data.seen.classes), P.recipe.test_clips)
     return prep
 
 

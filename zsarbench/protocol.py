@@ -264,16 +264,16 @@ def parse_set(items: list[str]) -> dict:
 
 
 def experiment_overrides(sets: list[str], seed: int | None = None, solver: str | None = None,
-                         embedding: str | None = None) -> tuple[dict, dict]:
-    """--set / --seed / --solver / --embedding -> (protocol overrides, method options). The seed,
-    solver and embedding are protocol fields (recipe.seed, transfer.solver, embedding.name)."""
+                         embedding: str | None = None) -> dict:
+    """--set / --seed / --solver / --embedding -> one nested dict of protocol fields: the seed, solver
+    and embedding are recipe.seed, transfer.solver and embedding.name; method options (method.*) go
+    into the protocol's `method` table (experiment.py)."""
     overrides = parse_set([*sets, *([f"embedding.name={embedding}"] if embedding else [])])
-    method_options = overrides.pop("method", {})
     if seed is not None:
         overrides.setdefault("recipe", {})["seed"] = seed
     if solver is not None:
         overrides.setdefault("transfer", {})["solver"] = solver
-    return overrides, method_options
+    return overrides
 
 
 def load_protocol(name_or_path: str, overrides: dict | None = None) -> Protocol:

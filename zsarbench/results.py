@@ -193,7 +193,7 @@ def prepared_fields(prep, device: str) -> dict:
     stages = [st for st in log.values() if isinstance(st, dict)]   # the training stages (warmup, joint ...)
     return {
         "method": {"name": m.name, "space": m.space, "config": m.config(), "origin": method_origin(m.name),
-                   "frames": P.recipe.frames or getattr(m, "frames", None),
+                   "frames": P.recipe.frames,
                    **({"details": m.details()} if m.details() else {})},
         "protocol": protocol_fields(P),
         "data": {
@@ -274,7 +274,7 @@ def ablation_row(row_id: str, key: str, cells: dict, prep, variant: str, embeddi
             **({"pretrained_from": pretrained} if pretrained else {}),
             "data": {"allow_nonstandard": prep.data.allow_nonstandard, "accepted": prep.data.accepted,
                      "source": dataset_fields(prep.source), "target": dataset_fields(prep.target)},
-            "frames": prep.protocol.recipe.frames or getattr(m, "frames", None),
+            "frames": prep.protocol.recipe.frames,
             "test_clips": prep.protocol.recipe.test_clips, "cost": prep.cost,
             "checkpoint": {"key": prep.key, "path": str(prep.ckpt), "reused": not trained,
                            "network_loaded": prep.loaded},

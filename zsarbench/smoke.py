@@ -102,11 +102,14 @@ def stage_epochs(recipe, key: str) -> float:
         key, recipe.warmup_epochs + recipe.joint_epochs)
 
 
-def smoke(method_name: str, P, ctx, method_options: dict | None = None, show: Callable = print) -> Smoke:
-    """Runs the checklist on (method, protocol); returns it with the estimate, or raises a UserError
-    naming the failing step."""
+def smoke(exp, ctx, show: Callable = print) -> Smoke:
+    """Runs the checklist on an experiment (experiment.Experiment: method and resolved protocol);
+    returns it with the estimate, or raises a UserError naming the failing step."""
     from .engine.train import pick_device
+    from .experiment import resolve
 
+    method_name = exp.method
+    P = resolve(method_name, exp.protocol)   # an ablation's experiments leave it to each row's method
     ctx.device = pick_device(ctx.device)
     report = Smoke(show=show)
     show(f"smoke: {method_name} on {P.name} ({ctx.device}); every step on a handful of videos")
@@ -114,7 +117,7 @@ def smoke(method_name: str, P, ctx, method_options: dict | None = None, show: Ca
     base.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=base))
     try:
-        _checklist(report, method_name, P, ctx, method_options or {}, scratch)
+        _checklist(report, method_name, P, ctx, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if base.exists() and not any(base.iterdir()):
@@ -122,7 +125,7 @@ def smoke(method_name: str, P, ctx, method_options: dict | None = None, show: Ca
     return report
 
 
-def _checklist(report: Smoke, method_name: str, P, ctx, method_options: dict, scratch: Path) -> None:
+def _checklist(report: Smoke, method_name: str, P, ctx, scratch: Path) -> None:
     from .data.datasets import resolve_dataset
     from .data.roots import dataset_root
     from .engine.train import n_batches
@@ -160,8 +163,7 @@ def _checklist(report: Smoke, method_name: str, P, ctx, method_options: dict, sc
                       f"{len(data.target)} videos")
     data = report.step("labels and overlap removal", labels)
 
-    method = create_method(method_name, **method_options)
-    frames = R.frames or getattr(method, "frames", 0)
+    method, frames = create_method(method_name, **P.method), R.frames
     report.step("decode", lambda: (None, decode(data, R, frames, ctx.device, report.estimate)))
 
     # training: 2 optimiser steps per stage on 2 batches of the real size, in the scratch cache
@@ -176,7 +178,7 @@ def _checklist(report: Smoke, method_name: str, P, ctx, method_options: dict, sc
         epochs = 2 / max(n_batches(len(train_set), batch), 1)
         Ps = replace(P, recipe=replace(R, batch_size=batch, warmup_epochs=epochs, joint_epochs=epochs,
                                        checkpoint_every=0))
-        return Ps, train_or_reuse(method_name, Ps, replace(data, seen=train_set), scratch_ctx, method_options)
+        return Ps, train_or_reuse(method_name, Ps, replace(data, seen=train_set), scratch_ctx)
 
     def training():
         Ps, model = largest_fitting_batch(train, R.batch_size)

@@ -119,8 +119,9 @@ def seen_cv(prep) -> dict:
                           T.solver, T.mip_backend, inference_variant(prep.method))
 
 
-def make_objective(method: str, protocol: str, overrides: dict, method_options: dict, space: dict, ctx,
-                   prune: bool = True):
+def make_objective(method: str, protocol: str, overrides: dict, space: dict, ctx, prune: bool = True):
+    """Each trial: the protocol loaded with `overrides` (method.* included) and the trial's point over
+    them (recipe fields and method options), resolved for its options by prepare."""
     import optuna
 
     from .prepare import prepare
@@ -128,18 +129,17 @@ def make_objective(method: str, protocol: str, overrides: dict, method_options: 
     def objective(trial) -> float:
         t0 = time.time()
         recipe, options = split_point(suggest(trial, space))
-        P = load_protocol(protocol, deep_merge(overrides, {"recipe": recipe}))
-        options = {**method_options, **options}
+        P = load_protocol(protocol, deep_merge(overrides, {"recipe": recipe, "method": options}))
         R = P.recipe
         if prune and R.warmup_epochs > 0 and R.joint_epochs > 0:   # the rung: warm-up alone
             rung = dataclasses.replace(P, recipe=dataclasses.replace(R, joint_epochs=0.0))
-            cv0 = seen_cv(prepare(method, rung, ctx, options, target=False))
+            cv0 = seen_cv(prepare(method, rung, ctx, target=False))
             trial.set_user_attr("warmup_cv_top1", cv0["cv_top1"])
             trial.report(cv0["cv_top1"], 0)
             if trial.should_prune():
                 trial.set_user_attr("seconds", round(time.time() - t0, 2))
                 raise optuna.TrialPruned()
-        prep = prepare(method, P, ctx, options, target=False)
+        prep = prepare(method, P, ctx, target=False)
         cv = seen_cv(prep)
         trial.report(cv["cv_top1"], 1)
         trial.set_user_attr("cv", {k: cv[k] for k in ("variant", "theta", "K", "rho", "cv_top1", "folds")})
@@ -267,15 +267,18 @@ def overlay_text(path: Path, P: Protocol, overrides: dict, method_options: dict,
 
 # ----------------------------------------------------------------------------- the pipeline
 
-def tune(method: str, protocol: str, overrides: dict, method_options: dict, space: dict, ctx, trials: int | None,
-         timeout: float | None, seed: int, storage: str | None, prune: bool, out: Path | None, command: str,
-         on_trial=None) -> tuple[dict, Path, Path | None]:
-    """Run (or resume) the study, then write the overlay of its best trial and the "zsar-tune"
-    results document. Returns (document, overlay path, results path)."""
+def tune(exp, space: dict, ctx, trials: int | None, timeout: float | None, seed: int, storage: str | None,
+         prune: bool, out: Path | None, command: str, on_trial=None) -> tuple[dict, Path, Path | None]:
+    """Run (or resume) the study of an experiment (experiment.Experiment: method, resolved protocol,
+    overrides), then write the overlay of its best trial and the "zsar-tune" results document.
+    Returns (document, overlay path, results path)."""
     from .results import run_start, tune_document, write_results
 
     check_space(space)
-    P = load_protocol(protocol, overrides)
+    method, P, protocol, all_overrides = exp.method, exp.protocol, exp.protocol.path or exp.protocol.name, exp.overrides
+    # the study's name, record and overlay keep the user's method.* apart from the rest, as before
+    overrides = {k: v for k, v in all_overrides.items() if k != "method"}
+    method_options = dict(all_overrides.get("method") or {})
     path = overlay_path(method, P, ctx.cache_dir, out)
     check_overlay_path(path, method, P)   # before any trial: never replaces a file tune did not write
     storage = storage or default_storage(ctx.cache_dir)
@@ -286,7 +289,7 @@ def tune(method: str, protocol: str, overrides: dict, method_options: dict, spac
         before, start, t0 = len(study.trials), run_start(), time.time()
         ctx.log(f"study {name} in {shown}: {before} trials so far")
         callbacks = [lambda st, tr: on_trial(st, tr)] if on_trial else []
-        study.optimize(make_objective(method, protocol, overrides, method_options, space, ctx, prune),
+        study.optimize(make_objective(method, protocol, all_overrides, space, ctx, prune),
                        n_trials=trials, timeout=timeout, callbacks=callbacks, gc_after_trial=True)
         best = best_trial(study)
         if best is None:

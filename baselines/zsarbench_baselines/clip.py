@@ -102,7 +102,7 @@ class ClipFrames(Method):
 
     def fit(self, videos: VideoSet, class_words, recipe: Recipe, device: str, progress=None, state=None,
             label_vectors=None) -> dict:
-        self._build(recipe.frames or self.cfg["frames"], recipe.seed)
+        self._build(recipe.frames, recipe.seed)
         log = {"zero_shot": not self.cfg["finetune"], "arch": self.cfg["arch"]}
         if not self.cfg["finetune"]:
             self.model.eval()

@@ -87,7 +87,7 @@ class E2EMethod(Method):
         if label_vectors is None:
             raise UserError(f"method '{self.name}' trains towards label vectors: run it through `zsarbench run`")
         torch.manual_seed(recipe.seed)
-        self._build(label_vectors.shape[1], recipe.frames or self.cfg["frames"])
+        self._build(label_vectors.shape[1], recipe.frames)
         model = self.model.to(device)
         targets = torch.as_tensor(label_vectors, dtype=torch.float32, device=device)
         ds = ClipDataset(videos, self.frames, recipe.stride, recipe.crop, recipe.train_clips, recipe.resize or None,

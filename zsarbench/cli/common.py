@@ -159,28 +159,21 @@ def seeds_of(opts: dict) -> list[int | None]:
     return parse_seeds(opts["seeds"]) if opts["seeds"] is not None else [opts["seed"]]
 
 
-def experiment_settings(method: str | None, opts: dict, seed: int | None = None) -> tuple[dict, dict, dict]:
-    """(protocol overrides, method options, overrides as recorded in results) of the options, with
-    `seed` as recipe.seed. `method`: fail fast on an unknown method or option before any data is read."""
+def overrides_of(opts: dict, seed: int | None = None) -> dict:
+    """The options' changes to the protocol (--set, --seed or `seed`, --solver, --embedding): one dict."""
     from ..protocol import experiment_overrides
-    from ..registry import create_method
 
-    overrides, method_options = experiment_overrides(list(opts["sets"]), seed, opts["solver"], opts["embedding"])
-    if method is not None:
-        create_method(method, **method_options)
-    return overrides, method_options, {**overrides, **({"method": method_options} if method_options else {})}
+    return experiment_overrides(list(opts["sets"]), seed if seed is not None else opts.get("seed"), opts["solver"],
+                                opts["embedding"])
 
 
-def load_experiment(method: str, opts: dict) -> list[tuple]:
-    """(protocol, method options, recorded overrides) per seed, then per protocol: all checked
-    before any work; a seed's protocols share its model where their training is the same."""
-    from ..protocol import load_protocol
+def load_experiments(method: str, opts: dict) -> list:
+    """The resolved experiments (experiment.Experiment) per seed, then per protocol: all built and
+    checked before any work; a seed's protocols share its model where their training is the same."""
+    from ..experiment import experiment
 
-    out = []
-    for seed in seeds_of(opts):
-        overrides, method_options, recorded = experiment_settings(method, opts, seed)
-        out += [(load_protocol(name, overrides), method_options, recorded) for name in protocol_names(opts["protocols"])]
-    return out
+    return [experiment(method, name, overrides_of(opts, seed))
+            for seed in seeds_of(opts) for name in protocol_names(opts["protocols"])]
 
 
 def first(items, n: int = 10) -> str:
@@ -188,10 +181,10 @@ def first(items, n: int = 10) -> str:
     return ", ".join(map(str, items[:n])) + (f" (+{len(items) - n} more)" if len(items) > n else "")
 
 
-def run_smoke(method: str, loaded: list[tuple], opts: dict) -> None:
-    """--smoke: the checklist of each (protocol, method options), printed on stdout (smoke.py)."""
+def run_smoke(experiments: list, opts: dict) -> None:
+    """--smoke: the checklist of each experiment, printed on stdout (smoke.py)."""
     from ..smoke import smoke
 
     with experiment_context(opts) as ctx:
-        for protocol, method_options, _ in loaded:
-            smoke(method, protocol, ctx, method_options, show=lambda line: out.print(line, highlight=False))
+        for exp in experiments:
+            smoke(exp, ctx, show=lambda line: out.print(line, highlight=False))

@@ -78,14 +78,14 @@ def data_cache(protocol_name, sets, method, workers, max_bytes, data_roots, allo
     from ..data.disk_budget import parse_bytes
     from ..data.frame_cache import build_frame_cache
     from ..data.roots import parse_roots
+    from ..experiment import resolve
     from ..protocol import load_protocol, parse_set
-    from ..registry import create_method
 
-    P = load_protocol(protocol_name, parse_set(list(sets)))
+    P = resolve(method, load_protocol(protocol_name, parse_set(list(sets))))
     limit = parse_bytes(max_bytes)
     check_outputs(cache_dir, cache=True)
     cache_dir, resize, R = cache_dir or default_cache_dir(), P.recipe.resize or None, P.recipe
-    frames = R.frames or getattr(create_method(method), "frames", 0)
+    frames = R.frames
     with make_progress() as progress:
         say = lambda line: progress.console.print(line, markup=False)   # noqa: E731
         for name in dict.fromkeys([P.source.dataset, P.target.dataset]):  # what `run` attaches (run.prepare)

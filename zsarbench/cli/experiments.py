@@ -11,9 +11,9 @@ from ..paper_tables import ABLATIONS
 from .common import (
     experiment_context,
     experiment_options,
-    experiment_settings,
-    load_experiment,
+    load_experiments,
     out,
+    overrides_of,
     protocol_names,
     run_smoke,
     seeds_of,
@@ -33,12 +33,11 @@ def run(method, gzsl, **opts):
     from ..engine import dist
     from ..run import run as run_pipeline
 
-    loaded = load_experiment(method, opts)
+    experiments = load_experiments(method, opts)
     if opts["smoke"]:
-        return run_smoke(method, loaded, opts)
-    with experiment_context(opts, [protocol.name for protocol, _, _ in loaded]) as ctx:
-        done = [run_pipeline(method, protocol, ctx, method_options, overrides, gzsl)
-                for protocol, method_options, overrides in loaded]
+        return run_smoke(experiments, opts)
+    with experiment_context(opts, [exp.protocol.name for exp in experiments]) as ctx:
+        done = [run_pipeline(exp, ctx, gzsl) for exp in experiments]
     for result, path in done if dist.is_main() else ():
         print_result(result, path)
 
@@ -58,24 +57,20 @@ def _ablation_command(name: str, part) -> click.Command:
                                    "the protocols' own recipe (reuses the models of `zsarbench run`)."))
     def command(profile, method="rest18", word2vec=None, **opts):
         from ..ablate import ablate as ablate_pipeline
-        from ..ablate import ablation_protocols
+        from ..ablate import ablation_experiments
         from ..engine import dist
         from ..paper_tables import EMBEDDINGS
 
         t0 = time.time()
         embeddings = ((f"word2vec:{word2vec}",) if word2vec else ()) + EMBEDDINGS
-        experiments = []   # one per seed, every protocol loaded before any work
-        for seed in seeds_of(opts):
-            # rows mix methods: --set method.* applies to those that have the option (checked for -m only)
-            overrides, method_options, recorded = experiment_settings(
-                method if part.name == "constraints" else None, opts, seed)
-            protocols, prof = ablation_protocols(name, protocol_names(opts["protocols"]), overrides, profile)
-            experiments.append((protocols, recorded, prof, method_options))
+        # one list of experiments (one per protocol: the table's columns) per seed, all built before any work;
+        # rows mix methods: --set method.* applies to those that have the option (checked for -m: the first row's)
+        per_seed = [ablation_experiments(name, method, protocol_names(opts["protocols"]), overrides_of(opts, seed),
+                                         profile) for seed in seeds_of(opts)]
         if opts["smoke"]:   # the models the ablation trains first: -m's (rest18) on each of its protocols
-            return run_smoke(method, [(p, mo, r) for ps, r, _, mo in experiments for p in ps], opts)
-        with experiment_context(opts, [protocols[0].name for protocols, *_ in experiments]) as ctx:
-            done = [ablate_pipeline(name, protocols, ctx, method, recorded, prof, embeddings, method_options)
-                    for protocols, recorded, prof, method_options in experiments]
+            return run_smoke([exp for exps, _ in per_seed for exp in exps], opts)
+        with experiment_context(opts, [exps[0].protocol.name for exps, _ in per_seed]) as ctx:
+            done = [ablate_pipeline(name, exps, ctx, prof, embeddings) for exps, prof in per_seed]
         if dist.is_main():
             for result, path in done:
                 print_ablation(result, path)

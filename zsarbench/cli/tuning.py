@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .common import accept_option, experiment_context, experiment_settings, out, protocol_names, protocol_path_option
+from .common import accept_option, experiment_context, out, overrides_of, protocol_names, protocol_path_option
 
 COLUMNS = ("trial", "state", "seen CV top-1", "warm-up rung", "params", "seconds")
 
@@ -62,7 +62,7 @@ def tune(method, protocols, sets, trials, timeout, seed, space, storage, prune, 
     from .. import tune as T
     from ..context import default_cache_dir
     from ..errors import UserError
-    from ..protocol import load_protocol
+    from ..experiment import experiment
     from ..redact import redact
     from ..registry import search_space
 
@@ -70,13 +70,13 @@ def tune(method, protocols, sets, trials, timeout, seed, space, storage, prune, 
     if len(names) != 1:
         raise UserError("tune searches one protocol at a time")
     opts.update(sets=sets, seeds=None, seed=None, solver=None, embedding=None)
-    overrides, method_options, _ = experiment_settings(method, opts)
+    exp = experiment(method, names[0], overrides_of(opts))
     chosen = T.check_space(T.read_space(space) if space else search_space(method))
     if show:
-        P = load_protocol(names[0], overrides)
+        over = {k: v for k, v in exp.overrides.items() if k != "method"}
         store = storage or T.default_storage(opts["cache_dir"] or default_cache_dir())
-        study = T.open_study(T.study_name(method, P, chosen, overrides, method_options), store, seed, prune,
-                             create=False)
+        study = T.open_study(T.study_name(method, exp.protocol, chosen, over, exp.overrides.get("method") or {}),
+                             store, seed, prune, create=False)
         out.print(f"study {study.study_name} in {redact(store)}: {len(study.trials)} trials")
         out.print(trial_table(study.trials))
         best = T.best_trial(study)
@@ -90,8 +90,8 @@ def tune(method, protocols, sets, trials, timeout, seed, space, storage, prune, 
         shown.append(trial.number)
 
     with experiment_context(opts) as ctx:
-        doc, overlay, path = T.tune(method, names[0], overrides, method_options, chosen, ctx, trials, timeout, seed,
-                                    storage, prune, out_path, ctx.command, on_trial)
+        doc, overlay, path = T.tune(exp, chosen, ctx, trials, timeout, seed, storage, prune, out_path, ctx.command,
+                                    on_trial)
     best = doc["best"]
     out.print(f"best: trial {best['number']}, seen-class CV top-1 {best['value']:.3f} (not a ZSAR result)")
     out.print(f"overlay: {overlay}  (zsarbench run {method} -p {overlay})")

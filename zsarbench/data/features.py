@@ -6,7 +6,7 @@ On-disk format (docs/features.md), one folder per dataset:
     ROOT/meta.json                {"format": "zsarbench-features", "version": 1, "dim": D,
                                    "tokens_per_step": R, "box_dims": 0 or 7, "naming": "folder",
                                    "description": "..."}
-    ROOT/<class name>/<video>.npy float32 (S, R, D): S time steps (frames or clips, in time order),
+    ROOT/<class name>/<video>.npy float32 (S, R, D): S time steps (frames, or clips, in time order),
                                    R tokens per step, D values per token
 
 - Frame or clip features (e.g. a pretrained 3D network's clip features): R = 1.

@@ -15,7 +15,7 @@ class TorchcodecVideo:
     def __init__(self, decoder, device: str):
         self.decoder, self.device = decoder, device
         meta = decoder.metadata
-        self.n = int(meta.num_frames or 0)
+        self.n = int(meta.num_frames) if meta.num_frames else 0
         self.fps = float(meta.average_fps or 0.0)
 
     def __len__(self) -> int:

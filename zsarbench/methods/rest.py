@@ -154,7 +154,7 @@ class ResTMethod(Method):
     def fit(self, videos: VideoSet, class_words: list[list[str]], recipe: Recipe, device: str,
             progress=None, state: TrainState | None = None) -> dict:
         torch.manual_seed(recipe.seed)
-        frames = recipe.frames or self.cfg["frames"]
+        frames = recipe.frames   # resolved: the method's own when the protocol left it 0 (experiment.resolve)
         vocab = sorted({w for ws in class_words for w in ws})
         self._build(len(class_words), vocab, frames, max(len(ws) for ws in class_words))
         if self.option("pretrained"):
