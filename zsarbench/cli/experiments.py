@@ -64,7 +64,8 @@ def _ablation_command(name: str, part) -> click.Command:
         t0 = time.time()
         embeddings = ((f"word2vec:{word2vec}",) if word2vec else ()) + EMBEDDINGS
         # one list of experiments (one per protocol: the table's columns) per seed, all built before any work;
-        # rows mix methods: --set method.* applies to those that have the option (checked for -m: the first row's)
+        # rows mix methods: --set method.* applies to those that have the option (checked against -m for
+        # constraints, whose rows are all -m's)
         per_seed = [ablation_experiments(name, method, protocol_names(opts["protocols"]), overrides_of(opts, seed),
                                          profile) for seed in seeds_of(opts)]
         if opts["smoke"]:   # the models the ablation trains first: -m's (rest18) on each of its protocols
