@@ -41,10 +41,6 @@ class Experiment:
     def seed(self) -> int:
         return self.protocol.recipe.seed
 
-    @property
-    def method_options(self) -> dict:
-        return dict(self.protocol.method)
-
 
 def experiment(method: str, protocol: str | Protocol, overrides: dict | None = None) -> Experiment:
     """The experiment of a method on a protocol (a name, a .toml path or a loaded Protocol) with the

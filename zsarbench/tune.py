@@ -153,6 +153,12 @@ def make_objective(method: str, protocol: str, overrides: dict, space: dict, ctx
 
 # ----------------------------------------------------------------------------- the study
 
+def split_fixed(overrides: dict) -> tuple[dict, dict]:
+    """An experiment's overrides as a study keeps them: the protocol fields apart from the method
+    options (method.*), so study names, records and overlays read as they always have."""
+    return {k: v for k, v in overrides.items() if k != "method"}, dict(overrides.get("method") or {})
+
+
 def study_name(method: str, P: Protocol, space: dict, overrides: dict, method_options: dict) -> str:
     return f"{method}--{P.name}--{space_hash(space, overrides, method_options)}"
 
@@ -276,9 +282,7 @@ def tune(exp, space: dict, ctx, trials: int | None, timeout: float | None, seed:
 
     check_space(space)
     method, P, protocol, all_overrides = exp.method, exp.protocol, exp.protocol.path or exp.protocol.name, exp.overrides
-    # the study's name, record and overlay keep the user's method.* apart from the rest, as before
-    overrides = {k: v for k, v in all_overrides.items() if k != "method"}
-    method_options = dict(all_overrides.get("method") or {})
+    overrides, method_options = split_fixed(all_overrides)
     path = overlay_path(method, P, ctx.cache_dir, out)
     check_overlay_path(path, method, P)   # before any trial: never replaces a file tune did not write
     storage = storage or default_storage(ctx.cache_dir)

@@ -73,10 +73,9 @@ def tune(method, protocols, sets, trials, timeout, seed, space, storage, prune, 
     exp = experiment(method, names[0], overrides_of(opts))
     chosen = T.check_space(T.read_space(space) if space else search_space(method))
     if show:
-        over = {k: v for k, v in exp.overrides.items() if k != "method"}
         store = storage or T.default_storage(opts["cache_dir"] or default_cache_dir())
-        study = T.open_study(T.study_name(method, exp.protocol, chosen, over, exp.overrides.get("method") or {}),
-                             store, seed, prune, create=False)
+        study = T.open_study(T.study_name(method, exp.protocol, chosen, *T.split_fixed(exp.overrides)), store, seed,
+                             prune, create=False)
         out.print(f"study {study.study_name} in {redact(store)}: {len(study.trials)} trials")
         out.print(trial_table(study.trials))
         best = T.best_trial(study)
