@@ -23,6 +23,12 @@ VARIANTS = {
     "format6-dimmed": {"hmdb": {"object_brightness": (0.595, 0.7)}},   # format 6: hmdb objects x 0.7
     "source-covers-dimmed": {"kinetics": {"object_brightness": (0.55, 1.0)},
                              "hmdb": {"object_brightness": (0.595, 0.7)}},
+    # format-8 candidates: the HMDB analog's remaining nuisances moved inside the source's ranges
+    "hmdb-noise10": {"hmdb": {"noise": 10.0}},
+    "hmdb-bg20": {"hmdb": {"background_level": (20, 63)}},
+    "hmdb-size": {"hmdb": {"object_size": (0.20, 0.26)}},
+    "hmdb-in-source": {"hmdb": {"background_level": (20, 63), "noise": 8.0, "distractors": (1, 2),
+                                "object_size": (0.20, 0.24)}},
 }
 
 

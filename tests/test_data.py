@@ -50,6 +50,21 @@ def test_overlap_removes_duplicate_and_keeps_unrelated(glove):
     assert res.kept == ["playing_guitar", "sliding_square"]
 
 
+def test_overlap_removes_a_target_class_name_that_the_embedding_puts_beyond_tau(glove):
+    """Kinetics' "pull ups" and UCF101's PullUps (embedded as "pullup") are farther apart than tau under
+    GloVe, so E2E's rule alone would train on a test class; the same name (case, spaces, punctuation
+    aside) removes it, recorded as such."""
+    src = ["pull ups", "shot put", "playing guitar"]
+    tgt = ["PullUps", "Shotput"]
+    src_v = glove.class_vectors([class_words(c, "kinetics", "glove-6b-50d") for c in src])
+    tgt_v = glove.class_vectors([class_words(c, "ucf101", "glove-6b-50d") for c in tgt])
+    assert (1 - src_v[:2] @ tgt_v.T).min() > 0.05, "beyond tau: E2E's rule keeps them"
+    res = remove_overlap(src, src_v, {"ucf101": (tgt, tgt_v)}, 0.05)
+    assert res.kept == ["playing guitar"]
+    assert [(r["source"], r["nearest_target"], r["rule"]) for r in res.removed] == [
+        ("pull ups", "PullUps", "same name"), ("shot put", "Shotput", "same name")]
+
+
 def test_synthetic_layout_is_compositional_and_overlapping(glove):
     lay = class_layout(Synth())
     targets = set(lay["ucf"]) | set(lay["hmdb"])
@@ -87,13 +102,14 @@ def test_synthetic_videos_are_the_same_bytes_every_time(tmp_path):
 def test_synthetic_data_keeps_its_cache_folder(tmp_path):
     """The folder key hashes the format and every [synth] field: a new field, default or name
     would regenerate everyone's data, so a change here must be deliberate (bump FORMAT_VERSION)."""
-    assert synth_root(tmp_path, Synth()).name == "v7-seed0-173f5cf032"
-    assert synth_root(tmp_path, load_protocol(ROOT / "tests/protocols/tiny.toml").synth).name == "v7-seed0-96e1dbf4ad"
+    assert synth_root(tmp_path, Synth()).name == "v8-seed0-f63ecc4c4e"
+    assert synth_root(tmp_path, load_protocol(ROOT / "tests/protocols/tiny.toml").synth).name == "v8-seed0-b9da2287a7"
 
 
-def test_format_7_keeps_the_source_and_ucf_bytes_and_undims_hmdb():
-    """Format 7 changed the HMDB analog only: the source and the UCF analog render exactly as in format
-    6 (digests of format 6's frames), the HMDB analog's objects are as bright as the source's."""
+def test_formats_7_and_8_keep_the_source_and_ucf_bytes_and_change_hmdb_only():
+    """Formats 7 and 8 changed the HMDB analog only: the source and the UCF analog render exactly as in
+    format 6 (digests of format 6's frames), so every model trained on format 6 or 7 is a model of format
+    8's source; the HMDB analog's objects are as bright (7) and as large (8) as the source's."""
     digests = {}
     for d in ("kinetics", "ucf", "hmdb"):
         h = hashlib.sha256()
@@ -101,22 +117,27 @@ def test_format_7_keeps_the_source_and_ucf_bytes_and_undims_hmdb():
             h.update(render_video(d, m, o, Synth(), np.random.default_rng([0, k])).tobytes())
         digests[d] = h.hexdigest()[:16]
     assert digests["kinetics"] == "3009df6cdc46e5f5" and digests["ucf"] == "073e3f6e3fc6a9c4"
-    assert digests["hmdb"] != "41b81285188ee7c3", "format 6's dimmed HMDB analog"
+    assert digests["hmdb"] == "40817f1f345fbc89", "format 8's HMDB analog"
+    assert digests["hmdb"] not in ("41b81285188ee7c3", "4ece541528c58d36"), "format 6's dimmed, format 7's small objects"
 
 
 def test_every_target_shift_stays_inside_what_the_source_covers():
     """The nuisances are declared as data; a target's object brightness, size and speed lie within
     (or next to) the source's ranges: F never meets an object it could not have seen (format 6's
-    dimmed HMDB objects, 152-179 of 255, were outside the source's 217-255 and collapsed the domain)."""
+    dimmed HMDB objects, 152-179 of 255, were outside the source's 217-255 and collapsed the domain;
+    format 7's HMDB objects, down to 0.18 of the frame against the source's 0.20, made hubs)."""
     src = NUISANCES["kinetics"]
     for domain in ("ucf", "hmdb"):
         t = NUISANCES[domain]
         lo, hi = src.object_brightness
         assert lo <= t.object_brightness[0] <= t.object_brightness[1] <= hi, domain
         assert max(t.background_level) < 255 * lo, "objects stay brighter than every background"
+        assert t.object_size[0] >= src.object_size[0] and t.object_size[1] <= src.object_size[1] + 0.01, domain
+        assert src.speed[0] <= t.speed[0] <= t.speed[1] <= src.speed[1], domain
     assert nuisances("synth-hmdb")["background"] == "blotches" and nuisances("ucf101") is None
     hmdb, ucf = NUISANCES["hmdb"], NUISANCES["ucf"]
-    assert hmdb.noise > ucf.noise and hmdb.object_size[1] < ucf.object_size[1], "HMDB stays the harder target"
+    assert hmdb.noise > ucf.noise and max(hmdb.background_level) < max(ucf.background_level) \
+        and hmdb.distractors[0] > ucf.distractors[0], "HMDB stays the harder target"
 
 
 def test_missing_or_empty_dataset_folder_is_a_user_error(tmp_path):

@@ -26,8 +26,6 @@ docs/errors.md lists every such input and its outcome.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from .errors import UserError, did_you_mean
@@ -84,14 +82,11 @@ def settle_videos(vs, role: str, accept: set[str], candidates_only=()):
     return vs, accepted
 
 
-def norm(name: str) -> str:
-    """A class name without case, spaces or punctuation: PlayingGuitar = playing_guitar = playing guitar."""
-    return re.sub(r"[^0-9a-z]", "", name.lower())
-
 
 def class_overlap(P, seen_classes: list[str], seen_vecs, target_classes: list[str], target_vecs) -> list[str]:
     """'seen ~ target' for every training class that is a target class: the same normalised name, or
     (cosine distance) closer than source.tau under the protocol's embedding."""
+    from .data.overlap import name_key as norm
     from .data.overlap import remove_overlap
 
     same = {norm(t): t for t in target_classes}
