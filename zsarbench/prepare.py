@@ -178,13 +178,13 @@ def load_data(P: Protocol, ctx, target: bool = True) -> Data:
                     accepted=accepted, accept=sorted(accept))
     target = cached(target_set)
     subset = P.source.subset_name
-    ctx.log(f"source {source.name}: {len(source.classes)} classes, removed {len(overlap.removed)} "
-            f"overlapping (tau {P.source.tau}), training on {len(seen.classes)} classes / {len(seen)} videos"
-            + (f" (the {subset} subset)" if subset else ""))
+    ctx.log(f"source {source.name}: {len(source.classes)} classes, {overlap.summary()}, training on "
+            f"{len(seen.classes)} classes / {len(seen)} videos" + (f" (the {subset} subset)" if subset else ""))
     nominal = re.fullmatch(r"K(\d+)", subset)
     if nominal and int(nominal[1]) != len(seen.classes):  # E2E's subsets are named by their word2vec size
         ctx.log(f"note: {subset} keeps {len(seen.classes)} classes here, not {nominal[1]}: overlap "
-                f"removal under {P.embedding.name} is not E2E's word2vec run")
+                f"removal under {P.embedding.name} is not E2E's word2vec run, and it also drops the source "
+                "classes that have a target class's name (docs/method.md)")
     dist.main_done()
     return Data(source, overlap, seen, seen_words, seen_vecs, target, target_vecs, allow, names=names,
                 accepted=accepted, accept=sorted(accept))

@@ -18,6 +18,11 @@ class OverlapResult:
     removed: list[dict]   # {"source", "nearest_target", "target_dataset", "distance", "rule"}
     tau: float
 
+    def summary(self) -> str:
+        by_name = sum(r["rule"] == "same name" for r in self.removed)
+        return (f"removed {len(self.removed)} overlapping (tau {self.tau}"
+                + (f"; {by_name} of them by a target class's name" if by_name else "") + ")")
+
 
 def name_key(name: str) -> str:
     """A class name without case, spaces or punctuation: PlayingGuitar = playing_guitar = playing guitar."""
