@@ -124,6 +124,20 @@ def test_tuned_overlays_go_to_a_user_folder_and_include_by_name(tmp_path):
     assert 'include = "synth-ucf-0-50.toml"' not in overlay_text(path, P, {}, {}, {}, "c")
 
 
+def test_a_tuned_overlay_does_not_carry_the_trials_training_seed(tmp_path):
+    """Trials trained at --set recipe.seed=100: the overlay's runs train at their own seeds (the
+    protocol's, or --seeds), never at the selected trial's, while the other fixed fields stay."""
+    from zsarbench.tune import overlay_text
+
+    P = load_protocol("synth-ucf-0-50")
+    path = tmp_path / "o.toml"
+    path.write_text(overlay_text(path, P, {"recipe": {"seed": 100, "batch_size": 8}}, {}, {"recipe.joint_lr": 1e-4}, "c"))
+    tuned = load_protocol(str(path))
+    assert tuned.recipe.seed == P.recipe.seed != 100 and tuned.recipe.batch_size == 8 and tuned.recipe.joint_lr == 1e-4
+    path.write_text(overlay_text(path, P, {"recipe": {"seed": 100}}, {}, {}, "c"))
+    assert load_protocol(str(path)).recipe.seed == P.recipe.seed
+
+
 def test_the_committed_tuned_overlays_load_from_the_repository():
     """protocols/tuned/ is the repository's folder of reference overlays (`make tune-reference`
     --out), not package data; each includes its shipped protocol by name and keeps its name."""

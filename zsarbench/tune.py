@@ -240,6 +240,12 @@ def overlay_text(path: Path, P: Protocol, overrides: dict, method_options: dict,
     """An overlay protocol: `include` the protocol, keep its name (results of the overlay are rows of
     that protocol, marked tuned by `record`), then the fixed overrides (--set) and the best point."""
     recipe, options = split_point(point)
+    # The trials' training seed (--set recipe.seed=N) stays in the record, not in the overlay: the
+    # overlay's runs choose their own seeds (--seeds), and `make tune-reference` tunes at a seed they
+    # never use, so no reported seed is the selected trial's model (training is deterministic: a
+    # "retrained" selected model at the same seed would be the same model).
+    overrides = {k: ({f: x for f, x in v.items() if f != "seed"} if k == "recipe" else v) for k, v in overrides.items()}
+    overrides = {k: v for k, v in overrides.items() if v != {}}
     tables = deep_merge(overrides, {"recipe": recipe})
     tables = deep_merge(tables, {"method": {**method_options, **options}} if (method_options or options) else {})
     src, beside = Path(P.path).resolve(), Path(path).resolve().parent / Path(P.path).name
