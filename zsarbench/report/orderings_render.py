@@ -39,17 +39,30 @@ TEX_HEADER = ["pair (A > B)", "A (n)", "B (n)", "A - B [95% CI]", "p", "Holm", "
 
 
 
+def _pair_text(p: Pair, name: bool = True) -> str:
+    """'a > b (protocol)', and for a tested pair its difference, Holm-adjusted p and the difference
+    the seeds could detect: what a reader needs to tell 'no effect' from 'too few seeds'."""
+    c = p.result
+    facts = p.protocol
+    if c.p_adjusted is not None and c.diff is not None:
+        facts += f": {c.diff:+.1f}, Holm p {_pval(c.p_adjusted)}"
+        facts += f", detectable {c.mdd:.1f}" if c.mdd is not None else ""
+    return f"{p.a} > {p.b} ({facts})" if name else facts
+
+
 def summary(pairs: list[Pair]) -> str:
-    """One line: every pair's verdict, grouped."""
+    """One line: every pair's verdict, grouped, each tested pair with its Holm-adjusted p."""
     n, protocols = len(pairs), len({p.protocol for p in pairs})
     where = f"{n} pair{'s' * (n != 1)} on {protocols} protocol{'s' * (protocols != 1)}"
     verdicts = list(dict.fromkeys(p.result.verdict for p in pairs))
     if len(verdicts) == 1:
         which = "the pair" if n == 1 else "both pairs" if n == 2 else f"all {n} pairs"
-        return f"{which} on {protocols} protocol{'s' * (protocols != 1)}: {verdicts[0]}"
+        tested = [p for p in pairs if p.result.p_adjusted is not None]
+        return f"{which} on {protocols} protocol{'s' * (protocols != 1)}: {verdicts[0]}" + \
+            (" (" + "; ".join(_pair_text(p, name=len(pairs) > protocols) for p in tested) + ")" if tested else "")
     holds = sum(p.result.verdict == HOLDS for p in pairs)
-    groups = [f"{v}: " + ", ".join(f"{p.a} > {p.b} ({p.protocol})" for p in pairs if p.result.verdict == v)
-              for v in verdicts if v != HOLDS]
+    groups = [f"{v}: " + ", ".join(_pair_text(p) for p in pairs if p.result.verdict == v)
+              for v in [*(v for v in verdicts if v != HOLDS), *([HOLDS] if holds else [])]]
     return f"{holds} of {where} hold{'s' * (holds == 1)}; " + "; ".join(groups)
 
 
