@@ -82,7 +82,6 @@ def settle_videos(vs, role: str, accept: set[str], candidates_only=()):
     return vs, accepted
 
 
-
 def class_overlap(P, seen_classes: list[str], seen_vecs, target_classes: list[str], target_vecs) -> list[str]:
     """'seen ~ target' for every training class that is a target class: the same normalised name, or
     (cosine distance) closer than source.tau under the protocol's embedding."""

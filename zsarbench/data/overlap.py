@@ -2,7 +2,8 @@
 (near-)identical to a target class, so that no test class is trained on. Beyond E2E's rule, a source
 class with a target class's name (up to case, spaces and punctuation) is always dropped: under
 word2vec or GloVe, "pull ups" (Kinetics) and PullUps (UCF101, embedded as "pullups") are farther
-apart than tau, so E2E's rule alone trains on five UCF101 classes (docs/method.md)."""
+apart than tau, so under glove-6b-50d E2E's rule alone keeps six Kinetics-700 classes that are UCF101
+or HMDB51 classes (docs/method.md)."""
 
 from __future__ import annotations
 
