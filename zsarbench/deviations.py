@@ -83,17 +83,12 @@ def settle_videos(vs, role: str, accept: set[str], candidates_only=()):
 
 
 def class_overlap(P, seen_classes: list[str], seen_vecs, target_classes: list[str], target_vecs) -> list[str]:
-    """'seen ~ target' for every training class that is a target class: the same normalised name, or
-    (cosine distance) closer than source.tau under the protocol's embedding."""
-    from .data.overlap import name_key as norm
+    """'seen ~ target' for every training class that is a target class: what overlap removal would remove
+    against this target (the same normalised name, or closer than source.tau under the embedding)."""
     from .data.overlap import remove_overlap
 
-    same = {norm(t): t for t in target_classes}
-    pairs = {s: same[norm(s)] for s in seen_classes if norm(s) in same}
     near = remove_overlap(seen_classes, seen_vecs, {P.target.dataset: (target_classes, target_vecs)}, P.source.tau)
-    for r in near.removed:
-        pairs.setdefault(r["source"], r["nearest_target"])
-    return [f"{s} ~ {t}" for s, t in sorted(pairs.items())]
+    return [f"{r['source']} ~ {r['nearest_target']}" for r in sorted(near.removed, key=lambda r: r["source"])]
 
 
 def settle_overlap(P, seen_classes, seen_vecs, target_classes, target_vecs, accept: set[str]) -> dict:

@@ -344,9 +344,8 @@ def overlap(source, targets, embedding, tau, data_roots, allow_nonstandard, resu
         table.add_row(r["source"], " ".join(words[source][r["source"]]), r["nearest_target"], r["target_dataset"],
                       " ".join(words[r["target_dataset"]][r["nearest_target"]]), f"{r['distance']:.4f}", r["rule"])
     out.print(table)
-    by_name = sum(r["rule"] == "same name" for r in res.removed)
-    if by_name:
-        out.print(f"{by_name} removed by name alone (farther than tau {tau} under {embedding}: E2E's rule kept them)")
+    if res.by_name:
+        out.print(f"{res.by_name} removed by name alone (farther than tau {tau} under {embedding}: E2E's rule kept them)")
     subset = SUBSET_NAMES.get((source, frozenset(names)), "")
     out.print(f"removed {len(res.removed)}, kept {len(res.kept)} of {len(src.classes)} {source} classes"
               + (f": the {subset} subset under {embedding} (E2E's word2vec run kept {subset[1:]})" if subset else "")

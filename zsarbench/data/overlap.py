@@ -19,10 +19,14 @@ class OverlapResult:
     removed: list[dict]   # {"source", "nearest_target", "target_dataset", "distance", "rule"}
     tau: float
 
+    @property
+    def by_name(self) -> int:
+        """Classes removed by a target class's name alone (E2E's tau rule kept them)."""
+        return sum(r["rule"] == "same name" for r in self.removed)
+
     def summary(self) -> str:
-        by_name = sum(r["rule"] == "same name" for r in self.removed)
         return (f"removed {len(self.removed)} overlapping (tau {self.tau}"
-                + (f"; {by_name} of them by a target class's name" if by_name else "") + ")")
+                + (f"; {self.by_name} of them by a target class's name" if self.by_name else "") + ")")
 
 
 def name_key(name: str) -> str:
