@@ -57,10 +57,8 @@ def test_every_table_cell_has_three_seeds_of_the_current_format(found):
 
 
 def test_no_pooled_result_is_git_dirty(found):
-    """Pending rows are exempt until their rerun replaces them (the tuned ResT_101's seed-1 file of format
-    6 is git-dirty: the equal-budget tuning on the current format replaces it)."""
-    dirty = sorted({r.path for t, label, p, got in found if (t, label) not in PENDING
-                    for r in got.results if marks.is_dirty(r)})
+    """Every pooled result, pending rows included, ran from a clean tree."""
+    dirty = sorted({r.path for t, label, p, got in found for r in got.results if marks.is_dirty(r)})
     assert not dirty, f"git-dirty results in table cells (rerun them from a clean worktree): {dirty}"
 
 
