@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import run_cli, run_here
+from helpers import run_cli, run_here
 
 from zsarbench.ablate import CHEAP_METHOD, accepted_options
 from zsarbench.paper_tables import ABLATIONS, PARTS, TABLES

@@ -11,7 +11,7 @@ import ast
 import shutil
 from pathlib import Path
 
-from conftest import ROOT
+from helpers import ROOT
 
 PACKAGE = "zsarbench"
 MAX_LINES = 400

@@ -5,7 +5,7 @@ on stderr, exit code 2, no traceback, and no results file."""
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_entry
+from helpers import ROOT, run_entry
 from real_layouts import build_hmdb51
 
 from zsarbench.data.signatures import SIGNATURES, signature_mismatch

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli, run_entry
+from helpers import run_cli, run_entry
 
 from zsarbench import prepare
 from zsarbench.artefacts import read_or_discard, remove_stale_parts

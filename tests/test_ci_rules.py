@@ -1,10 +1,10 @@
 """A check that cannot run must not pass unseen in CI: every skip for something missing goes through
-conftest.needs, which fails under CI=true (.ci/run installs what the tests need)."""
+helpers.needs, which fails under CI=true (.ci/run installs what the tests need)."""
 
 import ast
 
 import pytest
-from conftest import ROOT, needs
+from helpers import ROOT, needs
 
 # Skips that are not about a missing tool or file: they hold in CI too, on purpose.
 NOT_MISSING = {
@@ -39,8 +39,18 @@ def _skips(tree: ast.AST):
 
 
 def test_every_skip_for_something_missing_goes_through_needs():
-    found = {(path.name, line, reason) for path in sorted((ROOT / "tests").rglob("*.py")) if path.name != "conftest.py"
+    found = {(path.name, line, reason) for path in sorted((ROOT / "tests").rglob("*.py")) if path.name != "helpers.py"
              for line, reason in _skips(ast.parse(path.read_text(), str(path)))}
     stray = [f"{name}:{line}: {reason}" for name, line, reason in sorted(found) if (name, reason) not in NOT_MISSING]
-    assert not stray, "skips that would pass unseen in CI (use conftest.needs(available, what)):\n" + "\n".join(stray)
+    assert not stray, "skips that would pass unseen in CI (use helpers.needs(available, what)):\n" + "\n".join(stray)
     assert {(name, reason) for name, _, reason in found} == NOT_MISSING, "an allowed skip is gone: update NOT_MISSING"
+
+
+def test_no_test_imports_conftest():
+    """Fixtures live in conftest.py, importable helpers in helpers.py: pytest loads conftest.py as a plugin,
+    and importing it again as a module can run it twice (pytest's docs advise against it)."""
+    offenders = [f"{path.name}:{node.lineno}" for path in sorted((ROOT / "tests").rglob("*.py"))
+                 for node in ast.walk(ast.parse(path.read_text(), str(path)))
+                 if isinstance(node, ast.ImportFrom) and node.module == "conftest"
+                 or isinstance(node, ast.Import) and any(a.name == "conftest" for a in node.names)]
+    assert not offenders, "import from helpers.py, not conftest.py: " + ", ".join(offenders)

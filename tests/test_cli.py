@@ -1,5 +1,5 @@
 import pytest
-from conftest import run_cli, run_entry
+from helpers import run_cli, run_entry
 
 
 @pytest.mark.parametrize("args, needle", [

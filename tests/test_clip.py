@@ -9,7 +9,7 @@ import socket
 import numpy as np
 import pytest
 import torch
-from conftest import run_entry, run_here
+from helpers import run_entry, run_here
 
 from zsarbench import create_method
 from zsarbench.errors import UserError

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 from real_layouts import (
     K600_TEST_CLASSES,
     build_hmdb51_official,

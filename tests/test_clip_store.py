@@ -5,7 +5,7 @@ leaves no partial shard."""
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_entry, small_videos
+from helpers import ROOT, run_entry, small_videos
 
 from zsarbench.data.clip_store import build_clip_store, encode_video
 from zsarbench.data.datasets import ClipDataset

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_PROTOCOL, run_here
+from helpers import TINY_PROTOCOL, run_here
 
 from zsarbench.data.frame_cache import cache_key
 from zsarbench.data.identity import file_ids

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import ROOT, run_here
+from helpers import ROOT, run_here
 
 
 @pytest.mark.train

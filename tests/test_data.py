@@ -2,7 +2,7 @@ import hashlib
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from zsarbench.data.overlap import remove_overlap
 from zsarbench.data.synth import (

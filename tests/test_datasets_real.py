@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import needs, run_cli
+from helpers import needs, run_cli
 from real_layouts import (
     FPS,
     HMDB_CLASSES,

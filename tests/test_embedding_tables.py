@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli
+from helpers import ROOT, run_cli
 
 from zsarbench.data.synth import MOTIONS, OBJECTS
 from zsarbench.text.embeddings import load_embedding

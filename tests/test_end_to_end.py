@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from zsarbench.protocol import load_protocol
 

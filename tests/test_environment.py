@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TINY_PROTOCOL, needs, run_entry
+from helpers import ROOT, TINY_PROTOCOL, needs, run_entry
 
 from zsarbench.errors import UserError
 from zsarbench.protocol import load_protocol

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import run_entry
+from helpers import run_entry
 from scipy.stats import binomtest
 
 from zsarbench.coverage import not_evaluated, split_coverage

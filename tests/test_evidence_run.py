@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_entry, run_here
+from helpers import run_entry, run_here
 
 from zsarbench.predictions import confusion, read_predictions, rescore
 

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from zsarbench.cli.common import load_experiments
 from zsarbench.errors import UserError

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_videos
+from helpers import small_videos
 
 from zsarbench.data.datasets import ClipDataset
 from zsarbench.data.frame_cache import attach_frame_cache, build_frame_cache, cache_key

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import needs
+from helpers import needs
 from real_layouts import build_ucf101
 
 from zsarbench.data.adapters import load_dataset

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import needs, run_cli
+from helpers import needs, run_cli
 
 from zsarbench.data.adapters import load_dataset
 from zsarbench.data.overlap import overlap_between

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, needs
+from helpers import ROOT, needs
 
 from zsarbench.report.load import load_results
 from zsarbench.report.tables import write_tables

@@ -4,7 +4,7 @@ deleted, a modified and an added video found again."""
 import json
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 from real_layouts import build_hmdb51_official, build_kinetics, mp4
 
 from zsarbench.data.manifest import CHUNK, fast_hash

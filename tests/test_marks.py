@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
 from test_report import fake_run, write

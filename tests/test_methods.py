@@ -8,8 +8,8 @@ import tomllib
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, run_cli, run_here
 from feature_fixtures import make_fixture
+from helpers import ROOT, run_cli, run_here
 
 from zsarbench import create_method, list_methods
 from zsarbench.data.datasets import ClipDataset

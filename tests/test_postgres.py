@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TINY_PROTOCOL, TUNE_FAST, TUNE_SPACE, needs
+from helpers import ROOT, TINY_PROTOCOL, TUNE_FAST, TUNE_SPACE, needs
 
 pytestmark = pytest.mark.train
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_PROTOCOL, run_entry
+from helpers import TINY_PROTOCOL, run_entry
 from real_layouts import build_activitynet, build_hmdb51, build_kinetics, build_ucf101, mp4
 
 from zsarbench.context import RunContext

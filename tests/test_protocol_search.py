@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_entry
+from helpers import ROOT, run_entry
 
 import zsarbench
 from zsarbench import protocol_search

@@ -1,7 +1,7 @@
 import textwrap
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from zsarbench import create_method, list_methods
 from zsarbench.errors import UserError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli
+from helpers import ROOT, run_cli
 
 from zsarbench.errors import UserError
 from zsarbench.evaluate import confusion_matrix, mean_class_accuracy, per_class_accuracy

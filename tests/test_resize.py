@@ -4,7 +4,7 @@ dataset it came from."""
 
 import json
 
-from conftest import run_entry
+from helpers import run_entry
 from real_layouts import build_ucf101
 
 from zsarbench.data.adapters import load_dataset

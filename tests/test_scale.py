@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from conftest import run_entry
+from helpers import run_entry
 from real_layouts import build_scale_trees
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_entry
+from helpers import run_entry
 from real_layouts import build_hmdb51, build_kinetics, build_ucf101
 
 from zsarbench.errors import UserError

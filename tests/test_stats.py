@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_here
+from helpers import ROOT, run_here
 from scipy import stats as sps
 from test_latex import compile_one, packages
 from test_report import fake_ablation, fake_run, write

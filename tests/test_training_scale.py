@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, run_cli
 from gloo import on_ranks
+from helpers import ROOT, run_cli
 
 from zsarbench.data.datasets import ClipDataset, VideoSet, collate_clips, resolve_dataset
 from zsarbench.data.frame_cache import attach_frame_cache, cache_key

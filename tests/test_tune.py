@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_PROTOCOL, TUNE_FAST, TUNE_SPACE, run_here
+from helpers import TINY_PROTOCOL, TUNE_FAST, TUNE_SPACE, run_here
 
 SPACE, FAST = TUNE_SPACE, TUNE_FAST
 

@@ -151,7 +151,7 @@ def test_tune_e2e_tiny_then_run_its_overlay_gives_a_tuned_row_beside_the_untuned
     """The whole path on a CPU in seconds: `tune` with the family's declared space (e2e_tiny: fractions
     of an epoch), `run` of the protocol and of the overlay, `tables` with both rows and the budget. The
     protocol is the tiny one named synth-ucf-0-50, so its results land in Table 1's column."""
-    from conftest import ROOT, run_here
+    from helpers import ROOT, run_here
 
     protocol = tmp_path / "synth-ucf-0-50.toml"
     protocol.write_text(f'include = "{ROOT / "tests" / "protocols" / "tiny.toml"}"\n')

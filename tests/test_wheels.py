@@ -13,7 +13,7 @@ from importlib.metadata import distributions
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, needs
+from helpers import ROOT, needs
 
 SHIPPED = ROOT / "zsarbench" / "protocols"
 
