@@ -19,7 +19,6 @@ SEEDS = 3
 # (table, row label) still to rerun with seeds 0-2 on the current format, in results/README.md's
 # "Still to rerun" order
 PENDING = {
-    *(("table4", row) for row in ("R(2+1)D", "ResNet-18 (ResT_18)", "VGG16", "GoogLeNet", "MobileNetV2")),  # backbones
     ("table1", "ResT_101 (rest101; tuned: 8 trials, 96 min)"),                      # make tune-reference, then
     ("table2", "ResT_101 (rest101; tuned: 8 trials, 96 min)"),                      # each overlay --seeds 0-2
 }
