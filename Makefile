@@ -111,8 +111,10 @@ reference: install
 # (registry.register_search_space), and writes $(REF_TUNED_DIR)/<method>--<protocol>.toml (--out: the
 # repository's protocols/tuned/ by default, where the committed reference overlays are; `zsarbench tune`
 # alone writes under the cache, never into the installed package); then
-# `make reference REF_TUNED=1` runs them. A study resumes: running this again ADDS TUNE_TRIALS trials
-# to each study (the tables' notes state each study's actual trials and seconds). TUNE_ARGS goes to each
+# `make reference REF_TUNED=1` runs them. Each study runs `--until TUNE_TRIALS`: TUNE_TRIALS finished
+# trials and TUNE_TIMEOUT seconds are its whole budget, so running this again after an interruption
+# finishes each study's budget and never adds to a complete one (the tables' notes state each study's
+# actual trials and seconds). TUNE_ARGS goes to each
 # command (e.g. TUNE_ARGS="--storage postgresql://..." to share the studies between machines).
 # The trials train at TUNE_TRAIN_SEED, a training seed the reference runs (REF_SEEDS) never use, and
 # the overlay does not carry it: none of the tuned rows' seeds is the selected trial's model (training
@@ -127,7 +129,7 @@ TUNE_TRAIN_SEED ?= 100
 TUNE_ARGS      ?=
 tune-reference: install
 	for m in $(TUNE_METHODS); do for p in $(TUNE_PROTOCOLS); do \
-	  $(ZB_REF) tune $$m -p $$p --trials $(TUNE_TRIALS) --timeout $(TUNE_TIMEOUT) --seed $(TUNE_SEED) \
+	  $(ZB_REF) tune $$m -p $$p --until $(TUNE_TRIALS) --timeout $(TUNE_TIMEOUT) --seed $(TUNE_SEED) \
 	    --set recipe.seed=$(TUNE_TRAIN_SEED) --out $(REF_TUNED_DIR)/$$m--$$p.toml --results-dir $(RESULTS) $(TUNE_ARGS) || exit 1; done; done
 
 clean:

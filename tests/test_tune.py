@@ -176,3 +176,51 @@ def test_the_full_recipe_continues_from_its_warmup_rung_with_the_weights_of_a_wh
     assert again.train_log["joint"]["loss_per_epoch"] == whole.train_log["joint"]["loss_per_epoch"]
     for k, v in again.method.model.state_dict().items():
         assert torch.equal(v, weights[k]), k
+
+
+def test_remaining_budget_charges_finished_trials_and_ignores_a_killed_one():
+    """--until: the trials a study completed or pruned and the seconds they took are spent; a failed
+    trial (retried at its point) and one a killed process left RUNNING neither count nor are charged."""
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+
+    from optuna.trial import FrozenTrial, TrialState
+
+    from zsarbench.tune import remaining_budget
+
+    t0 = datetime(2026, 12, 8)
+
+    def trial(n, state, seconds):
+        return FrozenTrial(number=n, state=state, value=0.5 if state == TrialState.COMPLETE else None,
+                           datetime_start=t0, datetime_complete=None if seconds is None else t0 + timedelta(seconds=seconds),
+                           params={}, distributions={}, user_attrs={}, system_attrs={}, intermediate_values={},
+                           trial_id=n)
+    study = SimpleNamespace(trials=[trial(0, TrialState.COMPLETE, 600), trial(1, TrialState.PRUNED, 100),
+                                    trial(2, TrialState.FAIL, 50), trial(3, TrialState.RUNNING, None)])
+    study.trials[1].set_user_attr("seconds", 90.0)          # the trial's own seconds, when it has them
+    assert remaining_budget(study, 8, 3600) == (6, 2910.0)
+    assert remaining_budget(study, 8, None) == (6, None)
+    assert remaining_budget(study, 2, 600) == (0, 0.0)     # over budget on both counts: nothing more to run
+
+
+@pytest.mark.train
+def test_until_completes_an_interrupted_study_and_never_adds_to_a_complete_one(tmp_path, cache_dir):
+    import optuna
+
+    def trials():
+        [doc] = [json.loads(p.read_text()) for p in sorted((tmp_path / "res").rglob("rest_tiny-tune-*.json"))][-1:]
+        return len(optuna.load_study(study_name=doc["study"]["name"], storage=doc["study"]["storage"]).trials)
+
+    _tune(tmp_path, cache_dir, TINY_PROTOCOL, "--trials", "1", "--no-prune")   # a study stopped after 1 trial
+    assert trials() == 1
+    r = _tune(tmp_path, cache_dir, TINY_PROTOCOL, "--until", "2", "--no-prune")
+    assert "budget left: 1 of 2 trials" in r.output and trials() == 2
+    r = _tune(tmp_path, cache_dir, TINY_PROTOCOL, "--until", "2", "--no-prune")   # the budget is spent
+    assert "budget left: 0 of 2 trials" in r.output and trials() == 2
+
+
+def test_trials_and_until_together_are_refused(capsys):
+    from helpers import run_entry
+
+    code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY_PROTOCOL, "--trials", "2", "--until", "3")
+    assert code == 2 and "give one of them" in err and "Traceback" not in err

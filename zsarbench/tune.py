@@ -279,10 +279,27 @@ def overlay_text(path: Path, P: Protocol, overrides: dict, method_options: dict,
 
 # ----------------------------------------------------------------------------- the pipeline
 
+def remaining_budget(study, until: int, timeout: float | None) -> tuple[int, float | None]:
+    """What is left of a budget of `until` finished trials and `timeout` seconds, given the trials the
+    study completed or pruned and the seconds they took (their own "seconds", else start to end):
+    (trials, seconds). A failed trial (one a killed process left, which the next call fails and
+    retries at the same point, its checkpoints resuming) neither counts nor is charged: its
+    start-to-fail time would include the hours the study was stopped."""
+    import optuna
+
+    done = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    spent = sum(t.user_attrs.get("seconds") or (t.duration.total_seconds() if t.duration else 0.0) for t in done)
+    return max(0, until - len(done)), None if timeout is None else max(0.0, timeout - spent)
+
+
 def tune(exp, space: dict, ctx, trials: int | None, timeout: float | None, seed: int, storage: str | None,
-         prune: bool, out: Path | None, command: str, on_trial=None) -> tuple[dict, Path, Path | None]:
+         prune: bool, out: Path | None, command: str, on_trial=None,
+         until: int | None = None) -> tuple[dict, Path, Path | None]:
     """Run (or resume) the study of an experiment (experiment.Experiment: method, resolved protocol,
     overrides), then write the overlay of its best trial and the "zsar-tune" results document.
+    trials: trials to add in this call; until: instead, complete the study to that many finished
+    trials, `timeout` then being the study's whole budget (what its finished trials took is spent),
+    so rerunning an interrupted call finishes the budget instead of adding to it.
     Returns (document, overlay path, results path)."""
     from .results import run_start, tune_document, write_results
 
@@ -299,8 +316,17 @@ def tune(exp, space: dict, ctx, trials: int | None, timeout: float | None, seed:
         before, start, t0 = len(study.trials), run_start(), time.time()
         ctx.log(f"study {name} in {shown}: {before} trials so far")
         callbacks = [lambda st, tr: on_trial(st, tr)] if on_trial else []
-        study.optimize(make_objective(method, protocol, all_overrides, space, ctx, prune),
-                       n_trials=trials, timeout=timeout, callbacks=callbacks, gc_after_trial=True)
+        if until is not None:
+            import optuna
+
+            FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+            trials, timeout = remaining_budget(study, until, timeout)
+            ctx.log(f"budget left: {trials} of {until} trials" + ("" if timeout is None else f", {timeout:.0f} s"))
+            # several processes sharing the study (a database server) stop together at `until`
+            callbacks.append(optuna.study.MaxTrialsCallback(until, states=FINISHED))
+        if trials != 0 and timeout != 0:
+            study.optimize(make_objective(method, protocol, all_overrides, space, ctx, prune),
+                           n_trials=trials, timeout=timeout, callbacks=callbacks, gc_after_trial=True)
         best = best_trial(study)
         if best is None:
             raise UserError(f"study {name}: no trial completed, so there is no best point to write")

@@ -33,6 +33,9 @@ def trial_table(trials, header: bool = True) -> Table:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Fix a protocol field or a method option for every trial (part of the study's identity).")
 @click.option("--trials", type=click.IntRange(1), default=None, help="Trials to run in this call (added to the study).")
+@click.option("--until", "until", type=click.IntRange(1), default=None,
+              help="Instead of --trials: complete the study to this many finished trials, --timeout being the "
+                   "study's whole budget; rerun after an interruption, it finishes the budget, never adds to it.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None,
               help="Stop starting trials after this many seconds.")
 @click.option("--seed", type=int, default=0, show_default=True, help="The sampler's seed (TPESampler).")
@@ -55,7 +58,7 @@ def trial_table(trials, header: bool = True) -> Table:
 @click.option("--data-root", "data_roots", multiple=True, metavar="NAME=PATH", help="Where dataset NAME lives.")
 @click.option("--allow-nonstandard", is_flag=True, help="Accept a source root that does not match its signature.")
 @accept_option
-def tune(method, protocols, sets, trials, timeout, seed, space, storage, prune, out_path, show, **opts):
+def tune(method, protocols, sets, trials, until, timeout, seed, space, storage, prune, out_path, show, **opts):
     """Search recipe fields and method options of METHOD on the seen classes only (seen-class CV
     top-1; the target is never read), with Optuna; writes an overlay protocol of the best point
     and a zsar-tune results record. Not a ZSAR result: `zsarbench run METHOD -p OVERLAY` is."""
@@ -66,6 +69,8 @@ def tune(method, protocols, sets, trials, timeout, seed, space, storage, prune, 
     from ..redact import redact
     from ..registry import search_space
 
+    if trials is not None and until is not None:
+        raise UserError("--trials adds trials, --until completes the study to a number: give one of them")
     names = protocol_names([protocols])
     if len(names) != 1:
         raise UserError("tune searches one protocol at a time")
@@ -90,7 +95,7 @@ def tune(method, protocols, sets, trials, timeout, seed, space, storage, prune, 
 
     with experiment_context(opts) as ctx:
         doc, overlay, path = T.tune(exp, chosen, ctx, trials, timeout, seed, storage, prune, out_path, ctx.command,
-                                    on_trial)
+                                    on_trial, until=until)
     best = doc["best"]
     out.print(f"best: trial {best['number']}, seen-class CV top-1 {best['value']:.3f} (not a ZSAR result)")
     out.print(f"overlay: {overlay}  (zsarbench run {method} -p {overlay})")
