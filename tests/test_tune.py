@@ -54,6 +54,7 @@ def test_tune_reads_seen_classes_only_picks_the_best_cv_and_resumes(tmp_path, ca
     assert doc["kind"] == "zsar-tune" and len(docs) == 2
     study = optuna.load_study(study_name=doc["study"]["name"], storage=doc["study"]["storage"])
     assert len(study.trials) == 3 and len(doc["trials"]) == 3
+    assert study.user_attrs["source_digest"]["videos"]   # the source videos the trials read (check_source)
     assert doc["study"]["name"].startswith("rest_tiny--poisoned--")
 
     # the best trial: the highest seen-class CV top-1 among completed trials
@@ -224,3 +225,44 @@ def test_trials_and_until_together_are_refused(capsys):
 
     code, _, err = run_entry(capsys, "tune", "rest_tiny", "-p", TINY_PROTOCOL, "--trials", "2", "--until", "3")
     assert code == 2 and "give one of them" in err and "Traceback" not in err
+
+
+def test_a_study_is_keyed_by_what_its_objective_reads(monkeypatch):
+    """An edited protocol (a training field, the transfer grid) or a new synthetic format names a new
+    study; the target (never read), the wording and a non-training field (workers) do not."""
+    import dataclasses
+
+    import zsarbench.data.synth as synth
+    from zsarbench.protocol import load_protocol
+    from zsarbench.tune import study_name
+
+    P = load_protocol(str(TINY_PROTOCOL))
+    name = lambda Q: study_name("rest_tiny", Q, {"recipe.joint_lr": {"low": 1e-5, "high": 1e-3}}, {}, {})  # noqa: E731
+    base = name(P)
+    assert base.startswith(f"rest_tiny--{P.name}--")
+    same = [dataclasses.replace(P, description="reworded"), dataclasses.replace(P, path="/elsewhere/tiny.toml"),
+            dataclasses.replace(P, target=dataclasses.replace(P.target, n_splits=P.target.n_splits + 1)),
+            dataclasses.replace(P, recipe=dataclasses.replace(P.recipe, workers=7))]
+    assert all(name(Q) == base for Q in same)
+    other = [dataclasses.replace(P, recipe=dataclasses.replace(P.recipe, warmup_lr=P.recipe.warmup_lr * 2)),
+             dataclasses.replace(P, transfer=dataclasses.replace(P.transfer, theta=[0.0]))]
+    assert all(name(Q) != base for Q in other)
+    monkeypatch.setattr(synth, "FORMAT_VERSION", synth.FORMAT_VERSION + 1)
+    assert name(P) != base
+
+
+def test_a_study_refuses_a_trial_on_other_source_videos():
+    from types import SimpleNamespace
+
+    import optuna
+
+    from zsarbench.errors import UserError
+    from zsarbench.tune import check_source
+
+    study = optuna.create_study(study_name="s", direction="maximize")
+    seen = {"classes": "c1", "videos": "v1", "n_videos": 96}
+    check_source(study.ask(), SimpleNamespace(name="src", digest=seen))
+    check_source(study.ask(), SimpleNamespace(name="src", digest=dict(seen)))
+    assert study.user_attrs["source_digest"] == seen
+    with pytest.raises(UserError, match="videos digest v1, this one reads v2 .the videos changed"):
+        check_source(study.ask(), SimpleNamespace(name="src", digest={**seen, "videos": "v2"}))

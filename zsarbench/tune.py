@@ -19,7 +19,9 @@ weights as training it whole). Methods or recipes without both stages have no ru
 
 The study lives in an Optuna storage (study.py: SQLite under the cache by default, or a database
 server shared by several processes; a sampler seeded per trial; one-line database errors), named
-<method>--<protocol>--<hash of the space and the fixed overrides>, and is resumed when it exists.
+<method>--<protocol>--<hash of the space, the fixed overrides and what the objective reads
+from the protocol and its data format> (objective_identity; the source videos' digest is checked per
+trial: check_source), and is resumed when it exists.
 Its storage URL is written and printed only redacted (redact.py). The outcome: an overlay protocol that includes the protocol, keeps its name
 and sets the best point (overlay_text), with a tuning record line (TUNED_MARK: study, trials by
 state, the trials' seconds, space; `protocol.tuned_record`) that every result of the overlay copies into its
@@ -133,13 +135,16 @@ def make_objective(method: str, protocol: str, overrides: dict, space: dict, ctx
         R = P.recipe
         if prune and R.warmup_epochs > 0 and R.joint_epochs > 0:   # the rung: warm-up alone
             rung = dataclasses.replace(P, recipe=dataclasses.replace(R, joint_epochs=0.0))
-            cv0 = seen_cv(prepare(method, rung, ctx, target=False))
+            rung_prep = prepare(method, rung, ctx, target=False)
+            check_source(trial, rung_prep.data.source)
+            cv0 = seen_cv(rung_prep)
             trial.set_user_attr("warmup_cv_top1", cv0["cv_top1"])
             trial.report(cv0["cv_top1"], 0)
             if trial.should_prune():
                 trial.set_user_attr("seconds", round(time.time() - t0, 2))
                 raise optuna.TrialPruned()
         prep = prepare(method, P, ctx, target=False)
+        check_source(trial, prep.data.source)
         cv = seen_cv(prep)
         trial.report(cv["cv_top1"], 1)
         trial.set_user_attr("cv", {k: cv[k] for k in ("variant", "theta", "K", "rho", "cv_top1", "folds")})
@@ -159,8 +164,44 @@ def split_fixed(overrides: dict) -> tuple[dict, dict]:
     return {k: v for k, v in overrides.items() if k != "method"}, dict(overrides.get("method") or {})
 
 
+def objective_identity(P: Protocol) -> dict:
+    """What the seen-class objective reads from the protocol besides its name: everything but the
+    target (never read), its wording and its file's place, and the recipe fields that do not change
+    a model (engine/checkpoint.py); for a synthetic source, its data format. Part of the study's name,
+    so an edited protocol file or a new synthetic format starts a new study instead of resuming one
+    whose trials measured something else. (A real source's videos: `check_source`, per trial.)"""
+    from .data.synth import FORMAT_VERSION, nuisances
+    from .engine.checkpoint import NOT_TRAINING
+
+    d = {k: v for k, v in P.to_dict().items() if k not in ("name", "description", "path", "target")}
+    d["recipe"] = {k: v for k, v in d["recipe"].items() if k not in NOT_TRAINING}
+    if nuisances(P.source.dataset) is not None:
+        d["synth_format"] = FORMAT_VERSION
+    return d
+
+
 def study_name(method: str, P: Protocol, space: dict, overrides: dict, method_options: dict) -> str:
-    return f"{method}--{P.name}--{space_hash(space, overrides, method_options)}"
+    text = json.dumps([space_hash(space, overrides, method_options), objective_identity(P)], sort_keys=True,
+                      default=str)
+    return f"{method}--{P.name}--{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+
+
+def check_source(trial, source) -> None:
+    """The source dataset's digest (its class and video lists as read) is recorded on the study by
+    its first trial; a later trial on other videos is refused (a study never pools trials measured
+    on two datasets): one line, with what to do."""
+    digest = getattr(source, "digest", None)
+    if not digest:
+        return
+    known = trial.study.user_attrs.get("source_digest")
+    if known is None:
+        trial.study.set_user_attr("source_digest", digest)
+    elif known != digest:
+        def short(d):   # VideoSet.digest: {"classes": ..., "videos": ..., counts}
+            return d.get("videos", d) if isinstance(d, dict) else d
+        raise UserError(f"study {trial.study.study_name}: its trials read source {source.name} with videos digest "
+                        f"{short(known)}, this one reads {short(digest)} (the videos changed): tune into another "
+                        "--storage, or delete the study to start again")
 
 
 def trial_rows(study) -> list[dict]:
