@@ -338,8 +338,8 @@ def tune(exp, space: dict, ctx, trials: int | None, timeout: float | None, seed:
          until: int | None = None) -> tuple[dict, Path, Path | None]:
     """Run (or resume) the study of an experiment (experiment.Experiment: method, resolved protocol,
     overrides), then write the overlay of its best trial and the "zsar-tune" results document.
-    trials: trials to add in this call; until: instead, complete the study to that many finished
-    trials, `timeout` then being the study's whole budget (what its finished trials took is spent),
+    trials: trials to add in this call; until: instead, complete the study to that many completed or
+    pruned trials, `timeout` then being the study's whole budget (what those trials took is spent),
     so rerunning an interrupted call finishes the budget instead of adding to it.
     Returns (document, overlay path, results path)."""
     from .results import run_start, tune_document, write_results

@@ -34,7 +34,7 @@ def trial_table(trials, header: bool = True) -> Table:
               help="Fix a protocol field or a method option for every trial (part of the study's identity).")
 @click.option("--trials", type=click.IntRange(1), default=None, help="Trials to run in this call (added to the study).")
 @click.option("--until", "until", type=click.IntRange(1), default=None,
-              help="Instead of --trials: complete the study to this many finished trials, --timeout being the "
+              help="Instead of --trials: complete the study to this many completed or pruned trials, --timeout being the "
                    "study's whole budget; rerun after an interruption, it finishes the budget, never adds to it.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None,
               help="Stop starting trials after this many seconds.")
