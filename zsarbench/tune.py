@@ -320,15 +320,21 @@ def overlay_text(path: Path, P: Protocol, overrides: dict, method_options: dict,
 
 # ----------------------------------------------------------------------------- the pipeline
 
+def budget_states() -> tuple:
+    """The trial states a --until budget counts: complete and pruned. A failed trial (one a killed
+    process left, which the next call fails and retries at the same point, its checkpoints resuming)
+    is not one."""
+    import optuna
+
+    return optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
+
+
 def remaining_budget(study, until: int, timeout: float | None) -> tuple[int, float | None]:
     """What is left of a budget of `until` finished trials and `timeout` seconds, given the trials the
     study completed or pruned and the seconds they took (their own "seconds", else start to end):
-    (trials, seconds). A failed trial (one a killed process left, which the next call fails and
-    retries at the same point, its checkpoints resuming) neither counts nor is charged: its
-    start-to-fail time would include the hours the study was stopped."""
-    import optuna
-
-    done = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    (trials, seconds). A failed trial neither counts nor is charged (budget_states): its start-to-fail
+    time would include the hours the study was stopped."""
+    done = [t for t in study.trials if t.state in budget_states()]
     spent = sum(t.user_attrs.get("seconds") or (t.duration.total_seconds() if t.duration else 0.0) for t in done)
     return max(0, until - len(done)), None if timeout is None else max(0.0, timeout - spent)
 
@@ -360,11 +366,10 @@ def tune(exp, space: dict, ctx, trials: int | None, timeout: float | None, seed:
         if until is not None:
             import optuna
 
-            FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
             trials, timeout = remaining_budget(study, until, timeout)
             ctx.log(f"budget left: {trials} of {until} trials" + ("" if timeout is None else f", {timeout:.0f} s"))
             # several processes sharing the study (a database server) stop together at `until`
-            callbacks.append(optuna.study.MaxTrialsCallback(until, states=FINISHED))
+            callbacks.append(optuna.study.MaxTrialsCallback(until, states=budget_states()))
         if trials != 0 and timeout != 0:
             study.optimize(make_objective(method, protocol, all_overrides, space, ctx, prune),
                            n_trials=trials, timeout=timeout, callbacks=callbacks, gc_after_trial=True)
