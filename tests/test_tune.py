@@ -2,6 +2,7 @@
 overlay round trip, resuming a SQLite study; and the ceilings' oracle on synthetic arrays."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -205,8 +206,10 @@ def test_remaining_budget_charges_finished_trials_and_ignores_a_killed_one():
 
 
 @pytest.mark.train
-def test_until_completes_an_interrupted_study_and_never_adds_to_a_complete_one(tmp_path, cache_dir):
+def test_until_completes_an_interrupted_study_and_never_adds_to_a_complete_one(tmp_path, cache_dir, monkeypatch):
     import optuna
+
+    from zsarbench import results
 
     def trials():
         [doc] = [json.loads(p.read_text()) for p in sorted((tmp_path / "res").rglob("rest_tiny-tune-*.json"))][-1:]
@@ -216,8 +219,23 @@ def test_until_completes_an_interrupted_study_and_never_adds_to_a_complete_one(t
     assert trials() == 1
     r = _tune(tmp_path, cache_dir, TINY_PROTOCOL, "--until", "2", "--no-prune")
     assert "budget left: 1 of 2 trials" in r.output and trials() == 2
-    r = _tune(tmp_path, cache_dir, TINY_PROTOCOL, "--until", "2", "--no-prune")   # the budget is spent
+    # the budget is spent; the call still rewrites its overlay. Where that overlay is a committed file
+    # (protocols/tuned/ in the repository), the rewrite is the call's output: its record stays clean
+    repo = tmp_path                              # a repository where the overlay is committed
+    overlay = repo / "overlay.toml"
+    overlay.write_text(overlay.read_text() + "# an older best point\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "overlay.toml"], check=True)
+    subprocess.run([*git, "commit", "-qm", "overlay"], check=True)
+    monkeypatch.setattr(results, "git_revision", lambda cwd=None, real=results.git_revision: real(repo))
+    r = _tune(tmp_path, cache_dir, TINY_PROTOCOL, "--until", "2", "--no-prune")
     assert "budget left: 0 of 2 trials" in r.output and trials() == 2
+    assert subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                          text=True).stdout.strip() == "M overlay.toml"          # it did rewrite the file
+    [doc] = [json.loads(p.read_text()) for p in sorted((tmp_path / "res").rglob("rest_tiny-tune-*.json"))][-1:]
+    assert doc["provenance"]["git_dirty"] is False and doc["provenance"]["git_at_end"]["git_dirty"] is False
+    assert doc["provenance"]["git_changed_during_run"] is False
 
 
 def test_trials_and_until_together_are_refused(capsys):

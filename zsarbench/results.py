@@ -90,10 +90,12 @@ def run_start() -> dict:
     return {"started": now(), **git_revision()}
 
 
-def provenance(start: dict | None = None) -> dict:
+def provenance(start: dict | None = None, end: dict | None = None) -> dict:
     """Code, versions and hardware of a results document. With `start` (run_start): the git revision
     and dirty flag of the run's start, what they were at its end (`git_at_end`) and whether they
-    changed during the run (`git_changed_during_run`: the tree was edited or HEAD moved)."""
+    changed during the run (`git_changed_during_run`: the tree was edited or HEAD moved). `end`
+    (git_revision()): the code's state at the run's end, where the run then writes a tracked file
+    itself (tune's overlay), which is its output, not an edit of the code it ran."""
     versions = {}
     for p in PACKAGES:
         try:
@@ -102,7 +104,7 @@ def provenance(start: dict | None = None) -> dict:
             versions[p] = None
     from . import __version__
 
-    end = git_revision()
+    end = end or git_revision()
     git = end if start is None else {
         "git_revision": start.get("git_revision"), "git_dirty": start.get("git_dirty"), "git_at_end": end,
         "git_changed_during_run": (start.get("git_revision"), start.get("git_dirty"))
@@ -284,14 +286,14 @@ def ablation_row(row_id: str, key: str, cells: dict, prep, variant: str, embeddi
 
 
 def tune_document(method: str, P, command: str, overrides: dict | None, study: dict, trials: list[dict],
-                  best: dict, overlay: str, timings: dict, start: dict) -> dict:
+                  best: dict, overlay: str, timings: dict, start: dict, end: dict | None = None) -> dict:
     """kind "zsar-tune": a search of recipe and method options on the seen classes only (tune.py):
     the study (name, storage, space), every trial, the chosen point and the overlay protocol written;
-    `start`: run_start() of the call."""
+    `start`: run_start() of the call; `end`: git_revision() before it wrote the overlay."""
     return {**header("zsar-tune", command, overrides, P.recipe.seed), "method": {"name": method}, "protocol": P.to_dict(),
             "objective": "seen-class CV top-1 (transfer/cv.py; the run's transfer.cv.cv_top1); target never read",
             "study": study, "trials": trials, "best": best, "overlay": overlay,
-            "provenance": provenance(start),
+            "provenance": provenance(start, end),
             "timings": timings}
 
 

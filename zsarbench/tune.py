@@ -348,7 +348,7 @@ def tune(exp, space: dict, ctx, trials: int | None, timeout: float | None, seed:
     pruned trials, `timeout` then being the study's whole budget (what those trials took is spent),
     so rerunning an interrupted call finishes the budget instead of adding to it.
     Returns (document, overlay path, results path)."""
-    from .results import run_start, tune_document, write_results
+    from .results import git_revision, run_start, tune_document, write_results
 
     check_space(space)
     method, P, protocol, all_overrides = exp.method, exp.protocol, exp.protocol.path or exp.protocol.name, exp.overrides
@@ -382,6 +382,9 @@ def tune(exp, space: dict, ctx, trials: int | None, timeout: float | None, seed:
                f"Best seen-class CV top-1 {best.value:.3f} (trial {best.number} of {n_trials}); "
                f"study {name} in {shown}.\nNot a ZSAR result: run `zsarbench run {method} -p {path}` for that.")
     check_overlay_path(path, method, P)   # again: a file may have appeared there during the trials
+    # the code's state at the end, taken before the overlay is written: a committed overlay that the
+    # study's new best rewrites is this call's output, not an edit of the code during it
+    end = git_revision()
     if path.exists():   # generated: the study's newer best replaces it (the older point stays in the study)
         ctx.log(f"overlay {path}: replaced with the study's best point (trial {best.number})")
     write_text_atomic(path, overlay_text(path, P, overrides, method_options, best.params, comment, record) + "\n",
@@ -392,5 +395,5 @@ def tune(exp, space: dict, ctx, trials: int | None, timeout: float | None, seed:
                         "space": space, "method_options": method_options},
                         rows, {"number": best.number, "value": best.value, "params": best.params},
                         str(path), {"trials_before": before, "trials_after": n_trials, "started": start["started"],
-                                    "seconds": round(time.time() - t0, 2)}, start)
+                                    "seconds": round(time.time() - t0, 2)}, start, end)
     return doc, path, write_results(doc, ctx, P.name, f"{method}-tune")
