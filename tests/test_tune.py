@@ -229,11 +229,12 @@ def test_until_completes_an_interrupted_study_and_never_adds_to_a_complete_one(t
     subprocess.run([*git, "add", "overlay.toml"], check=True)
     subprocess.run([*git, "commit", "-qm", "overlay"], check=True)
     monkeypatch.setattr(results, "git_revision", lambda cwd=None, real=results.git_revision: real(repo))
+    before = set((tmp_path / "res").rglob("rest_tiny-tune-*.json"))
     r = _tune(tmp_path, cache_dir, TINY_PROTOCOL, "--until", "2", "--no-prune")
     assert "budget left: 0 of 2 trials" in r.output and trials() == 2
     assert subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                           text=True).stdout.strip() == "M overlay.toml"          # it did rewrite the file
-    [doc] = [json.loads(p.read_text()) for p in sorted((tmp_path / "res").rglob("rest_tiny-tune-*.json"))][-1:]
+    [doc] = [json.loads(p.read_text()) for p in set((tmp_path / "res").rglob("rest_tiny-tune-*.json")) - before]
     assert doc["provenance"]["git_dirty"] is False and doc["provenance"]["git_at_end"]["git_dirty"] is False
     assert doc["provenance"]["git_changed_during_run"] is False
 
